@@ -1,0 +1,96 @@
+"""JSON encoding and decoding: orjson when installed (`microsockets[fast]`), else the stdlib.
+
+Both back-ends accept and refuse the same documents (docs/protocol.md): no NaN or Infinity,
+no number that overflows a double, no lone surrogate, nesting bounded by the codec. Both
+write compact UTF-8 JSON with keys in insertion order, so frames are identical either way.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from typing import NamedTuple
+
+from .types import JSON
+
+__all__ = ["DEFAULT", "STDLIB", "Codec", "DecodeError"]
+
+
+class DecodeError(ValueError):
+    """The text is not a JSON document this library accepts."""
+
+
+class Codec(NamedTuple):
+    """A pair of JSON functions; `dumps` raises TypeError for values JSON cannot hold."""
+
+    name: str
+    loads: Callable[[str], JSON]
+    dumps: Callable[[JSON], str]
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise DecodeError("number too large for a double")
+    return value
+
+
+def _refuse_constant(name: str) -> JSON:
+    raise DecodeError(f"{name} is not valid JSON")
+
+
+_decoder = json.JSONDecoder(parse_float=_finite_float, parse_constant=_refuse_constant)
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _stdlib_loads(text: str) -> JSON:
+    try:
+        value = _decoder.decode(text)
+    except DecodeError:
+        raise
+    except RecursionError:
+        raise DecodeError("JSON nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, and int() past sys.get_int_max_str_digits()
+        raise DecodeError(str(exc)) from None
+    if _SURROGATE_ESCAPE.search(text):  # rare: only frames that escape a surrogate pay this
+        try:
+            _encoder.encode(value).encode()
+        except UnicodeEncodeError:
+            raise DecodeError("lone UTF-16 surrogate in a string") from None
+    return value
+
+
+def _stdlib_dumps(value: JSON) -> str:
+    try:
+        return _encoder.encode(value)
+    except ValueError as exc:  # NaN or Infinity
+        raise TypeError(f"payload is not JSON-serializable: {exc}") from None
+
+
+STDLIB = Codec("json", _stdlib_loads, _stdlib_dumps)
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - the stdlib run of the suite covers this
+    DEFAULT = STDLIB
+else:
+    _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+    def _orjson_loads(text: str) -> JSON:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise DecodeError(str(exc)) from None
+
+    def _orjson_dumps(value: JSON) -> str:
+        try:
+            return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+        except orjson.JSONEncodeError as exc:
+            raise TypeError(f"payload is not JSON-serializable: {exc}") from None
+
+    DEFAULT = Codec("orjson", _orjson_loads, _orjson_dumps)

@@ -1,0 +1,64 @@
+"""The contract every room manager keeps: who is in which room, and delivery to them.
+
+A manager is small on purpose (eight coroutines); tests/test_rooms_contract.py runs one
+suite against every implementation, including one written inside the test.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection
+from typing import Protocol
+
+
+class Member(Protocol):
+    """What a manager sees of a connection: its id and a way to queue a frame to it."""
+
+    @property
+    def id(self) -> str: ...
+
+    def send_frame(self, frame: str) -> None:
+        """Queue an encoded frame; never blocks (the connection buffers, or drops itself)."""
+
+
+class BaseRoomManager(ABC):
+    """Rooms and delivery. Every connection is a member of the room named by its own id."""
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Called once at application startup (open connections to a backend here)."""
+
+    async def stop(self) -> None:  # noqa: B027 - optional hook
+        """Called once at application shutdown."""
+
+    @abstractmethod
+    async def connect(self, member: Member) -> None:
+        """Register a new connection; it joins the room named by its id."""
+
+    @abstractmethod
+    async def disconnect(self, member: Member) -> None:
+        """Forget a connection: it leaves every room it was in. Idempotent."""
+
+    @abstractmethod
+    async def join(self, member: Member, room: str) -> None:
+        """Add a connection to a room. Joining twice is the same as once."""
+
+    @abstractmethod
+    async def leave(self, member: Member, room: str) -> None:
+        """Remove a connection from a room. Leaving a room one is not in does nothing."""
+
+    @abstractmethod
+    async def members(self, room: str) -> set[str]:
+        """The ids of the connections in a room."""
+
+    @abstractmethod
+    async def rooms_of(self, member_id: str) -> set[str]:
+        """The rooms a connection is in, its own-id room included; empty if unknown."""
+
+    @abstractmethod
+    async def broadcast(
+        self, frame: str, to: Collection[str] | None = None, skip: str | None = None
+    ) -> None:
+        """Deliver an encoded frame once to each member of the rooms `to` (None: everyone).
+
+        A connection in several of the rooms gets it once; the connection `skip` not at all.
+        """
