@@ -53,3 +53,17 @@ class LimitExceeded(MicrosocketsError):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class ConnectionClosedOK(ConnectionClosed):
+    """The connection closed normally (1000 or 1001)."""
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """The connection closed with an error code, or without a closing handshake."""
+
+
+def connection_closed(code: int, reason: str = "") -> ConnectionClosed:
+    """The ConnectionClosed subclass that fits a close code."""
+    cls = ConnectionClosedOK if code in (1000, 1001) else ConnectionClosedError
+    return cls(code, reason)

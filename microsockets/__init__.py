@@ -1,0 +1,40 @@
+"""microsockets: realtime events over WebSocket for ASGI, with rooms and broadcasts."""
+
+from .application import Application
+from .connection import Connection
+from .exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    LimitExceeded,
+    MicrosocketsError,
+    ProtocolError,
+    Reject,
+    WebSocketStateError,
+)
+from .raw import RawSocket
+from .rooms import BaseRoomManager, MemoryRoomManager, RoomManager
+from .router import EventRouter
+from .socket import Socket
+
+__version__ = "2.0.0"
+
+__all__ = [
+    "Application",
+    "BaseRoomManager",
+    "Connection",
+    "ConnectionClosed",
+    "ConnectionClosedError",
+    "ConnectionClosedOK",
+    "EventRouter",
+    "LimitExceeded",
+    "MemoryRoomManager",
+    "MicrosocketsError",
+    "ProtocolError",
+    "RawSocket",
+    "Reject",
+    "RoomManager",
+    "Socket",
+    "WebSocketStateError",
+    "__version__",
+]

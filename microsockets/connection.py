@@ -1,0 +1,159 @@
+"""What raw and event sockets share: the handshake request and the ASGI state machine."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from functools import cached_property
+from types import SimpleNamespace
+
+from websockets.datastructures import Headers
+
+from .datastructures import QueryParams
+from .exceptions import WebSocketStateError, connection_closed
+from .routing import route_path
+from .types import Message, Receive, Scope, Send
+
+
+class Phase(enum.Enum):
+    """Where a connection is in its life; some calls are only allowed in some phases."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    CLOSED = "closed"
+
+
+class Connection:
+    """One WebSocket connection: the request that opened it and its accept/close state."""
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope = scope
+        self._receive = receive
+        self._send = send
+        self.phase = Phase.CONNECTING
+        self.subprotocol: str | None = None
+        """The subprotocol accepted (an on_connect hook may set it before the handshake)."""
+        self.response_headers: list[tuple[str, str]] = []
+        """Extra handshake response headers (an on_connect hook may append to it)."""
+        self.accepted = False
+        """True once the handshake was accepted; stays True after the close."""
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.state = SimpleNamespace()
+        """Per-connection storage for the application: `ws.state.user = ...`."""
+
+    # The handshake request.
+
+    @property
+    def path(self) -> str:
+        """The request path below the application's mount point."""
+        return route_path(self.scope)
+
+    @property
+    def path_params(self) -> dict[str, str]:
+        """The `{name}` segments of the route pattern that matched."""
+        params: dict[str, str] = self.scope.get("path_params", {})
+        return params
+
+    @property
+    def query_string(self) -> str:
+        """The raw query string, decoded as Latin-1."""
+        raw: bytes = self.scope.get("query_string", b"")
+        return raw.decode("latin-1")
+
+    @cached_property
+    def query_params(self) -> QueryParams:
+        """The query string parsed: `ws.query_params["token"]`."""
+        return QueryParams(self.query_string)
+
+    @cached_property
+    def headers(self) -> Headers:
+        """The handshake request headers, case-insensitive: `ws.headers["origin"]`."""
+        return Headers(
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in self.scope.get("headers", ())
+        )
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """One request header, or `default` when absent."""
+        return self.headers.get(name, default)
+
+    @property
+    def subprotocols(self) -> list[str]:
+        """The subprotocols the client offered, in its order of preference."""
+        offered: list[str] = self.scope.get("subprotocols", [])
+        return offered
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        """The peer's (host, port), as the server reports it."""
+        client = self.scope.get("client")
+        return None if client is None else (client[0], client[1])
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is over, whoever closed it."""
+        return self.phase is Phase.CLOSED
+
+    # The ASGI state machine.
+
+    async def accept(
+        self,
+        subprotocol: str | None = None,
+        headers: Iterable[tuple[str, str]] | None = None,
+    ) -> None:
+        """Complete the handshake, optionally choosing a subprotocol and adding headers."""
+        if self.phase is not Phase.CONNECTING:
+            raise WebSocketStateError(f"accept() on a {self.phase.value} socket: call it once")
+        if subprotocol is not None:
+            self.subprotocol = subprotocol
+        if self.subprotocol is not None and self.subprotocol not in self.subprotocols:
+            raise WebSocketStateError(
+                f"subprotocol {self.subprotocol!r} was not offered by the client "
+                f"(it offered {self.subprotocols!r})"
+            )
+        if headers is not None:
+            self.response_headers.extend(headers)
+        message: Message = {"type": "websocket.accept", "subprotocol": self.subprotocol}
+        if self.response_headers:
+            message["headers"] = [
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in self.response_headers
+            ]
+        await self._send(message)
+        self.phase = Phase.CONNECTED
+        self.accepted = True
+
+    async def reject(self, status: int = 403, reason: str = "") -> None:
+        """Refuse the handshake with an HTTP status (403 where the server cannot say more)."""
+        if self.phase is not Phase.CONNECTING:
+            raise WebSocketStateError("reject() is only possible before accept()")
+        self.phase = Phase.CLOSED
+        if "websocket.http.response" in self.scope.get("extensions", {}):
+            body = (reason or "forbidden").encode()
+            await self._send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": status,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+                }
+            )
+            await self._send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await self._send({"type": "websocket.close", "code": 1008, "reason": reason})
+
+    def _closed_by_peer(self, message: Message) -> None:
+        """Record a `websocket.disconnect` message."""
+        self.phase = Phase.CLOSED
+        if self.close_code is None:
+            self.close_code = message.get("code", 1005)
+            self.close_reason = message.get("reason") or ""
+
+    def _check_connected(self, action: str) -> None:
+        if self.phase is Phase.CONNECTING:
+            raise WebSocketStateError(f"{action} before accept(): accept the connection first")
+        if self.phase is Phase.CLOSED:
+            raise connection_closed(self.close_code or 1006, self.close_reason)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.path!r} {self.phase.value}>"

@@ -1,0 +1,162 @@
+"""One event connection from handshake to cleanup: the receive loop and handler dispatch."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import TYPE_CHECKING
+
+from .exceptions import LimitExceeded, ProtocolError, Reject
+from .protocol import ACK, PING, PONG, Frame
+from .socket import Socket
+
+if TYPE_CHECKING:
+    from .application import Application
+    from .router import Handler
+
+logger = logging.getLogger("microsockets")
+
+POLICY_VIOLATION = 1008
+
+if sys.version_info >= (3, 11):
+    _deadline = asyncio.timeout
+else:  # pragma: no cover - Python 3.10 has no asyncio.timeout: handlers run unbounded
+    import contextlib
+
+    class _deadline(contextlib.nullcontext[None]):
+        def __init__(self, delay: float | None) -> None:
+            super().__init__()
+
+        def expired(self) -> bool:
+            return False
+
+
+async def serve(app: Application, ws: Socket) -> None:
+    """Admit the connection, run its frames through the handlers, clean up after it."""
+    if not await _admit(app, ws):
+        return
+    await app.room_manager.connect(ws)
+    task = asyncio.current_task()
+    assert task is not None
+    app.connections[ws.id] = task
+    try:
+        await _receive_loop(app, ws)
+    except asyncio.CancelledError:
+        if ws.id not in app.evicted:
+            raise
+        if sys.version_info >= (3, 11):
+            task.uncancel()
+    finally:
+        app.connections.pop(ws.id, None)
+        app.evicted.discard(ws.id)
+        await _cleanup(app, ws)
+
+
+async def _admit(app: Application, ws: Socket) -> bool:
+    """Check origin, capacity and the on_connect hooks, then accept; False if refused."""
+    refusal = app.refusal(ws)
+    try:
+        if refusal is not None:
+            raise refusal
+        for hook in app.hooks.on_connect:
+            await hook(ws)
+    except Reject as exc:
+        logger.info("refused %s from %s: %s", ws.path, ws.client, exc.reason)
+        await ws.reject(exc.status, exc.reason)
+        return False
+    await ws.accept()
+    return True
+
+
+async def _receive_loop(app: Application, ws: Socket) -> None:
+    protocol, router, receive = app.protocol, app.router, ws._receive
+    send_frame, encode_error = ws.send_frame, protocol.encode_error
+    loop = asyncio.get_running_loop()
+    rate, burst = app.rate_limit, app.rate_burst or 0.0
+    tokens, last = burst, loop.time()
+    bad_frames = 0
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            if message["type"] == "websocket.disconnect":
+                ws._closed_by_peer(message)
+                return
+            continue
+        text = message.get("text")
+        ack_id = None
+        try:
+            if text is None:
+                raise protocol.binary_error(message.get("bytes") or b"")
+            frame = protocol.decode(text)
+            ack_id = frame.id
+            if rate is not None:
+                now = loop.time()
+                tokens = min(burst, tokens + (now - last) * rate)
+                last = now
+                if tokens < 1:
+                    raise ProtocolError("rate_limited", f"more than {rate:g} messages a second")
+                tokens -= 1
+            if frame.event == PING:
+                send_frame(protocol.encode(PONG, frame.payload))
+                bad_frames = 0
+                continue
+            handler = router(frame.event)
+            if handler is None:
+                raise ProtocolError("unknown_event", f"no handler for event {frame.event!r}")
+        except ProtocolError as exc:
+            if exc.close_code is not None:
+                logger.info("closing %s with %d: %s", ws.id, exc.close_code, exc.message)
+                await ws.close(exc.close_code, exc.message[:120])
+                continue
+            send_frame(encode_error(exc.code, exc.message, ack_id))
+            bad_frames += 1
+            if bad_frames >= app.max_bad_frames:
+                logger.info("closing %s: %d bad frames in a row", ws.id, bad_frames)
+                await ws.close(POLICY_VIOLATION, f"{bad_frames} bad frames in a row")
+            continue
+        bad_frames = 0
+        await _dispatch(app, ws, handler, frame)
+
+
+async def _dispatch(app: Application, ws: Socket, handler: Handler, frame: Frame) -> None:
+    """Run one handler; its return value is the ack, its exception an error reply."""
+    ws.event, ws.payload = frame.event, frame.payload
+    protocol = app.protocol
+    deadline = _deadline(app.handler_timeout)
+    try:
+        async with deadline:
+            result = await app.hooks.run_handler(ws, handler)
+        if frame.id is not None:
+            ws.send_frame(protocol.encode(ACK, result, frame.id))
+        return
+    except LimitExceeded as exc:
+        code, message = exc.code, exc.message
+    except TimeoutError as exc:
+        if not deadline.expired():
+            return _handler_failed(app, ws, frame, exc)
+        logger.error("handler of %r ran past handler_timeout=%gs", frame.event, app.handler_timeout)
+        code, message = "handler_timeout", f"handler ran past {app.handler_timeout:g}s"
+    except Exception as exc:
+        return _handler_failed(app, ws, frame, exc)
+    ws.send_frame(protocol.encode_error(code, message, frame.id))
+
+
+def _handler_failed(app: Application, ws: Socket, frame: Frame, exc: Exception) -> None:
+    logger.error("handler of %r raised", frame.event, exc_info=exc)
+    if frame.id is not None:
+        message = repr(exc) if app.debug else "internal error"
+        ws.send_frame(app.protocol.encode_error("handler_error", message, frame.id))
+
+
+async def _cleanup(app: Application, ws: Socket) -> None:
+    """Leave every room, stop sending, then run the on_disconnect hooks, whatever happened."""
+    ws._outbox.abandon()
+    try:
+        await app.room_manager.disconnect(ws)
+    finally:
+        for hook in app.hooks.on_disconnect:
+            try:
+                await hook(ws)
+            except Exception:
+                logger.exception("on_disconnect hook %r raised", hook)

@@ -1,0 +1,96 @@
+"""The socket handed to event handlers: who sent what, and how to answer them and others."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING
+
+from .connection import Connection, Phase
+from .exceptions import LimitExceeded
+from .outbox import Outbox
+from .protocol import check_event_name
+from .types import JSON, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from .application import Application
+
+GOING_AWAY = 1001
+SEND_QUEUE_FULL = 1013
+
+
+def target_rooms(to: str | Iterable[str] | None) -> Collection[str] | None:
+    """`to=` as given by users: None (everyone), one room name, or several."""
+    if to is None or isinstance(to, (tuple, list, set, frozenset)):
+        return to
+    if isinstance(to, str):
+        return (to,)
+    return tuple(to)
+
+
+class Socket(Connection):
+    """An event connection. `ws.event` and `ws.payload` describe the frame being handled."""
+
+    def __init__(self, app: Application, scope: Scope, receive: Receive, send: Send) -> None:
+        super().__init__(scope, receive, send)
+        self.app = app
+        self.id = uuid.uuid4().hex
+        """Unique per connection; the socket is in the room of this name from the start."""
+        self.event = ""
+        self.payload: JSON = ""
+        self._rooms: set[str] = {self.id}
+        self._outbox = Outbox(send, app.send_queue_limit, self._overflowed)
+
+    @property
+    def rooms(self) -> frozenset[str]:
+        """The rooms this connection is in, the one named by its id included."""
+        return frozenset(self._rooms)
+
+    async def join(self, room: str) -> None:
+        """Enter a room; broadcasts to it reach this connection from now on."""
+        if not isinstance(room, str):
+            raise TypeError(f"a room name is a string, not {type(room).__name__}")
+        if room in self._rooms or self.phase is Phase.CLOSED:
+            return
+        if len(self._rooms) > self.app.max_rooms_per_connection:
+            raise LimitExceeded(
+                "too_many_rooms",
+                f"a connection may be in at most {self.app.max_rooms_per_connection} rooms",
+            )
+        self._rooms.add(room)
+        await self.app.room_manager.join(self, room)
+
+    async def leave(self, room: str) -> None:
+        """Leave a room; leaving one the connection is not in does nothing."""
+        if room == self.id or room not in self._rooms:
+            return
+        self._rooms.discard(room)
+        await self.app.room_manager.leave(self, room)
+
+    async def emit(self, event: str, payload: JSON = "") -> None:
+        """Send an event to this client only."""
+        check_event_name(event)
+        self._outbox.put(self.app.protocol.encode(event, payload))
+
+    async def broadcast(
+        self,
+        event: str,
+        payload: JSON = "",
+        to: str | Iterable[str] | None = None,
+        skip_self: bool = True,
+    ) -> None:
+        """Send an event to every member of the rooms `to` (None: every connection), once each."""
+        await self.app.broadcast(event, payload, to=to, skip=self.id if skip_self else None)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close after the frames already queued have been sent."""
+        if self.phase is Phase.CONNECTED:
+            self.close_code, self.close_reason = code, reason
+            self._outbox.close(code, reason)
+
+    def send_frame(self, frame: str) -> None:
+        """Queue an encoded frame to this client (the room managers' delivery path)."""
+        self._outbox.put(frame)
+
+    def _overflowed(self) -> None:
+        self.app.evict(self, SEND_QUEUE_FULL, "send queue limit exceeded")
