@@ -1,0 +1,403 @@
+/**
+ * The MicroSocket: a WebSocket that speaks the microsockets protocol (docs/protocol.md), keeps the
+ * WebSocket API, and survives lost connections (reconnect, send buffer, heartbeat, requests).
+ */
+import { Backoff, DEFAULT_RECONNECT_DELAYS, reconnectDelay } from "./backoff.js";
+import { MicroSocketCloseEvent } from "./close-event.js";
+import { RESERVED_PREFIX, decode, encode, type Frame } from "./codec.js";
+import { MicroSocketError } from "./errors.js";
+import { Heartbeat } from "./heartbeat.js";
+import type {
+  EventHandler,
+  JsonValue,
+  MicroSocketOptions,
+  RequestOptions,
+  WebSocketConstructor,
+  WebSocketLike,
+} from "./types.js";
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+
+/** Close code this client reports (and sends) when the heartbeat finds the connection dead. */
+export const HEARTBEAT_TIMEOUT_CODE = 4000;
+
+/**
+ * Close codes after which reconnecting would not help: protocol and data errors, a policy
+ * violation, a message too big, a missing extension. A close with 1000 that the user did not ask
+ * for means the application closed the connection on purpose, so it is final too. Every other
+ * code (1001 going away, 1006 lost, 1011 server error, 1012 restart, 1013 try later...) retries.
+ */
+export const NO_RETRY_CLOSE_CODES: ReadonlySet<number> = new Set([1000, 1002, 1003, 1007, 1008, 1009, 1010]);
+
+type AckEvent = "ms:ack" | "ms:error";
+
+/** A `request()` waiting for its `ms:ack` or `ms:error`. */
+interface PendingRequest {
+  readonly event: string;
+  readonly resolve: (payload: unknown) => void;
+  readonly reject: (error: MicroSocketError) => void;
+  readonly timer: ReturnType<typeof setTimeout>;
+  /** Whether the frame went out on the current connection (else it waits in the send buffer). */
+  sent: boolean;
+}
+
+/** A frame waiting in the send buffer, and the request it belongs to, if any. */
+interface QueuedFrame {
+  readonly text: string;
+  readonly id: number | undefined;
+}
+
+type Resolved = Required<Omit<MicroSocketOptions, "WebSocket">> & { WebSocket: WebSocketConstructor };
+
+function resolveOptions(options: MicroSocketOptions): Resolved {
+  const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (WebSocketImpl === undefined) {
+    throw new TypeError("no global WebSocket here: pass one, e.g. MicroSocket(url, { WebSocket }) with `ws` in Node");
+  }
+  return {
+    WebSocket: WebSocketImpl,
+    reconnect: options.reconnect ?? true,
+    reconnectDelays: options.reconnectDelays ?? DEFAULT_RECONNECT_DELAYS,
+    reconnectJitter: options.reconnectJitter ?? 0.5,
+    sendBufferSize: options.sendBufferSize ?? 100,
+    requestTimeout: options.requestTimeout ?? 10_000,
+    heartbeatInterval: options.heartbeatInterval ?? 20_000,
+    heartbeatTimeout: options.heartbeatTimeout ?? 10_000,
+  };
+}
+
+/**
+ * One logical connection to a microsockets server, made of as many WebSocket connections as
+ * reconnecting takes. Its `open`, `message`, `error` and `close` events fire for each of them.
+ */
+export class MicroSocket extends EventTarget {
+  static readonly CONNECTING = CONNECTING;
+  static readonly OPEN = OPEN;
+  static readonly CLOSING = CLOSING;
+  static readonly CLOSED = CLOSED;
+  readonly CONNECTING = CONNECTING;
+  readonly OPEN = OPEN;
+  readonly CLOSING = CLOSING;
+  readonly CLOSED = CLOSED;
+
+  /** The URL given to the constructor. */
+  readonly url: string;
+  /** Fires each time a connection opens: the first one and every reconnect. */
+  onopen: ((this: MicroSocket, event: Event) => unknown) | null = null;
+  /** Fires for every frame the server sends, before `on()` handlers run. */
+  onmessage: ((this: MicroSocket, event: MessageEvent) => unknown) | null = null;
+  /** Fires when the underlying WebSocket reports an error (a close event follows). */
+  onerror: ((this: MicroSocket, event: Event) => unknown) | null = null;
+  /** Fires each time a connection closes; `readyState` tells whether a reconnect follows. */
+  onclose: ((this: MicroSocket, event: MicroSocketCloseEvent) => unknown) | null = null;
+
+  private readonly protocols: string | string[] | undefined;
+  private readonly options: Resolved;
+  private readonly handlers = new Map<string, Set<EventHandler<never>>>();
+  private readonly pending = new Map<number, PendingRequest>();
+  private readonly queue: QueuedFrame[] = [];
+  private readonly backoff: Backoff;
+  private readonly heartbeat: Heartbeat;
+  private ws: WebSocketLike | null = null;
+  private state: number = CONNECTING;
+  private lastId = 0;
+
+  constructor(url: string | URL, protocols?: string | string[], options: MicroSocketOptions = {}) {
+    super();
+    this.url = String(url);
+    this.protocols = protocols;
+    this.options = resolveOptions(options);
+    const { reconnectDelays, reconnectJitter, heartbeatInterval, heartbeatTimeout } = this.options;
+    this.backoff = new Backoff(
+      () => this.connect(),
+      (attempt) => reconnectDelay(attempt, reconnectDelays, reconnectJitter),
+    );
+    this.heartbeat = new Heartbeat(
+      heartbeatInterval,
+      heartbeatTimeout,
+      (count) => this.ws?.send(encode("ms:ping", count)),
+      () => this.abandon(HEARTBEAT_TIMEOUT_CODE, "heartbeat timeout"),
+    );
+    // The on* properties behave like listeners added first, as on a WebSocket.
+    this.addEventListener("open", (event) => this.onopen?.call(this, event));
+    this.addEventListener("message", (event) => this.onmessage?.call(this, event as MessageEvent));
+    this.addEventListener("error", (event) => this.onerror?.call(this, event));
+    this.addEventListener("close", (event) => this.onclose?.call(this, event as MicroSocketCloseEvent));
+    this.ws = this.open();
+  }
+
+  /** CONNECTING (also while waiting to reconnect), OPEN, CLOSING (after `close()`) or CLOSED. */
+  get readyState(): number {
+    return this.state;
+  }
+
+  /** The subprotocol the server picked on the current connection, or "". */
+  get protocol(): string {
+    return this.ws?.protocol ?? "";
+  }
+
+  /** Bytes the current connection has queued but not yet sent (the send buffer not counted). */
+  get bufferedAmount(): number {
+    return this.ws?.bufferedAmount ?? 0;
+  }
+
+  /** Frames waiting in the send buffer for the next open connection. */
+  get buffered(): number {
+    return this.queue.length;
+  }
+
+  /** Call `handler(payload, event, messageEvent)` for each `event` frame; returns the handler for `off`. */
+  on<T = unknown>(event: string, handler: EventHandler<T>): EventHandler<T> {
+    let set = this.handlers.get(event);
+    if (set === undefined) {
+      set = new Set();
+      this.handlers.set(event, set);
+    }
+    set.add(handler as EventHandler<never>);
+    return handler;
+  }
+
+  /** Remove one handler of `event`, or all of them when `handler` is omitted. */
+  off<T = unknown>(event: string, handler?: EventHandler<T>): void {
+    if (handler === undefined) {
+      this.handlers.delete(event);
+      return;
+    }
+    const set = this.handlers.get(event);
+    set?.delete(handler as EventHandler<never>);
+    if (set?.size === 0) this.handlers.delete(event);
+  }
+
+  /**
+   * Send `event` with `payload` (any JSON value; a string stays a string). While not connected
+   * the frame waits in the send buffer; throws `buffer_full` when that is full and `closed` after
+   * the socket closed for good.
+   */
+  send(event: string, payload: JsonValue = ""): void {
+    checkEventName(event);
+    this.transmit(encode(event, payload), undefined);
+  }
+
+  /**
+   * Send `event` and resolve with the server handler's return value (its `ms:ack`). Rejects with a
+   * MicroSocketError: the server's code (`handler_error`, `unknown_event`...), `timeout`,
+   * `disconnected` (the connection was lost after sending), `closed` or `buffer_full`.
+   */
+  request<T = unknown>(event: string, payload: JsonValue = "", options: RequestOptions = {}): Promise<T> {
+    checkEventName(event);
+    const timeout = options.timeout ?? this.options.requestTimeout;
+    const id = this.nextId();
+    const text = encode(event, payload, id);
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.settle(id, new MicroSocketError("timeout", `request "${event}" got no answer within ${timeout} ms`));
+      }, timeout);
+      this.pending.set(id, { event, resolve: resolve as (payload: unknown) => void, reject, timer, sent: false });
+      try {
+        this.transmit(text, id);
+      } catch (error) {
+        this.settle(id, error as MicroSocketError);
+      }
+    });
+  }
+
+  /**
+   * Close for good: no reconnect, the send buffer is dropped, pending requests reject with
+   * `closed`. `code` is 1000 or 3000-4999, as for a WebSocket.
+   */
+  close(code?: number, reason?: string): void {
+    if (code !== undefined && code !== 1000 && (code < 3000 || code > 4999)) {
+      throw new RangeError(`close code must be 1000 or in 3000-4999, not ${code}`);
+    }
+    if (this.state === CLOSING || this.state === CLOSED) return;
+    this.backoff.cancel();
+    this.heartbeat.stop();
+    this.queue.length = 0;
+    this.rejectPending(() => true, "closed", "the socket was closed by close()");
+    if (this.ws === null) {
+      this.state = CLOSED;
+      this.dispatchEvent(new MicroSocketCloseEvent(code ?? 1000, reason ?? "", true));
+      return;
+    }
+    this.state = CLOSING;
+    this.ws.close(code, reason);
+  }
+
+  /** Create a WebSocket and wire its events to this socket. */
+  private open(): WebSocketLike {
+    const ws = new this.options.WebSocket(this.url, this.protocols);
+    ws.onopen = () => this.handleOpen(ws);
+    ws.onmessage = (event: { data: unknown }) => this.handleMessage(ws, event.data);
+    ws.onerror = () => {
+      if (ws === this.ws) this.dispatchEvent(new Event("error"));
+    };
+    ws.onclose = (event: { code: number; reason: string; wasClean: boolean }) =>
+      this.handleClose(ws, event.code, event.reason, event.wasClean);
+    return ws;
+  }
+
+  /** A reconnect attempt; a constructor that throws counts as a lost connection. */
+  private connect(): void {
+    try {
+      this.ws = this.open();
+    } catch {
+      this.ws = null;
+      this.backoff.schedule();
+    }
+  }
+
+  private handleOpen(ws: WebSocketLike): void {
+    if (ws !== this.ws) return;
+    this.state = OPEN;
+    this.backoff.reset();
+    this.heartbeat.start();
+    this.dispatchEvent(new Event("open"));
+    // After the open handlers, so what they send (joining rooms again) goes first.
+    for (const frame of this.queue.splice(0)) this.transmit(frame.text, frame.id);
+  }
+
+  private handleMessage(ws: WebSocketLike, data: unknown): void {
+    if (ws !== this.ws) return;
+    this.heartbeat.alive();
+    const messageEvent = new MessageEvent("message", { data });
+    this.dispatchEvent(messageEvent);
+    let frame: Frame;
+    try {
+      frame = decode(String(data));
+    } catch {
+      return; // not a microsockets frame: only `message` listeners see it
+    }
+    if (frame.event === "ms:pong") return;
+    if ((frame.event === "ms:ack" || frame.event === "ms:error") && frame.id !== null) {
+      this.answer(frame.event, frame.id, frame.payload);
+      return;
+    }
+    for (const handler of [...(this.handlers.get(frame.event) ?? [])]) {
+      try {
+        (handler as EventHandler)(frame.payload, frame.event, messageEvent);
+      } catch (error) {
+        // Report it like an uncaught error without stopping the other handlers.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+
+  private handleClose(ws: WebSocketLike, code: number, reason: string, wasClean: boolean): void {
+    if (ws !== this.ws) return;
+    this.ws = null;
+    detach(ws);
+    this.heartbeat.stop();
+    this.rejectPending((request) => request.sent, "disconnected", `connection lost (close code ${code})`);
+    const retry = this.state !== CLOSING && this.options.reconnect && !NO_RETRY_CLOSE_CODES.has(code);
+    if (retry) {
+      this.state = CONNECTING;
+    } else {
+      const byUser = this.state === CLOSING;
+      this.state = CLOSED;
+      this.queue.length = 0;
+      this.rejectPending(() => true, "closed", byUser ? "the socket was closed by close()" : `connection closed for good (close code ${code})`);
+    }
+    this.dispatchEvent(new MicroSocketCloseEvent(code, reason, wasClean));
+    if (retry && this.state === CONNECTING) this.backoff.schedule();
+  }
+
+  /** The heartbeat found the connection dead: drop it without waiting for a closing handshake. */
+  private abandon(code: number, reason: string): void {
+    const ws = this.ws;
+    if (ws === null) return;
+    detach(ws);
+    try {
+      ws.close(code, reason);
+    } catch {
+      // closing a broken socket may throw; it is dropped either way
+    }
+    this.handleClose(ws, code, reason, false);
+  }
+
+  /** Send now when connected, else keep the frame in the bounded send buffer. */
+  private transmit(text: string, id: number | undefined): void {
+    if (this.state === CLOSING || this.state === CLOSED) {
+      throw new MicroSocketError("closed", "the socket is closed; create a new MicroSocket");
+    }
+    if (this.state === OPEN && this.ws !== null && this.ws.readyState === OPEN) {
+      this.ws.send(text);
+      const request = id === undefined ? undefined : this.pending.get(id);
+      if (request !== undefined) request.sent = true;
+      return;
+    }
+    if (this.queue.length >= this.options.sendBufferSize) {
+      throw new MicroSocketError(
+        "buffer_full",
+        `send buffer full (${this.options.sendBufferSize} frames) while not connected; the frame was not queued`,
+      );
+    }
+    this.queue.push({ text, id });
+  }
+
+  private answer(event: AckEvent, id: number, payload: JsonValue): void {
+    const request = this.pending.get(id);
+    if (request === undefined) return; // timed out already
+    if (event === "ms:ack") {
+      this.pending.delete(id);
+      clearTimeout(request.timer);
+      request.resolve(payload);
+      return;
+    }
+    const { code, message } = (payload ?? {}) as { code?: unknown; message?: unknown };
+    this.settle(
+      id,
+      new MicroSocketError(
+        typeof code === "string" ? code : "server_error",
+        `server refused "${request.event}": ${typeof message === "string" ? message : JSON.stringify(payload)}`,
+      ),
+    );
+  }
+
+  /** Reject request `id` (if still pending) and forget it; drops its frame from the buffer. */
+  private settle(id: number, error: MicroSocketError): void {
+    const request = this.pending.get(id);
+    if (request === undefined) return;
+    this.pending.delete(id);
+    clearTimeout(request.timer);
+    const index = this.queue.findIndex((frame) => frame.id === id);
+    if (index !== -1) this.queue.splice(index, 1);
+    request.reject(error);
+  }
+
+  private rejectPending(which: (request: PendingRequest) => boolean, code: string, message: string): void {
+    for (const [id, request] of [...this.pending]) {
+      if (which(request)) this.settle(id, new MicroSocketError(code, `request "${request.event}" failed: ${message}`));
+    }
+  }
+
+  private nextId(): number {
+    this.lastId = this.lastId >= Number.MAX_SAFE_INTEGER ? 1 : this.lastId + 1;
+    return this.lastId;
+  }
+}
+
+/** Refuse event names the server would refuse: empty ones and the library's `ms:` names. */
+function checkEventName(event: string): void {
+  if (typeof event !== "string" || event === "") {
+    throw new TypeError(`an event name is a non-empty string, not ${JSON.stringify(event)}`);
+  }
+  if (event.startsWith(RESERVED_PREFIX)) {
+    throw new TypeError(`event names starting with "${RESERVED_PREFIX}" are reserved for microsockets`);
+  }
+}
+
+/** Stop listening to a WebSocket this client no longer uses. */
+function detach(ws: WebSocketLike): void {
+  // No-ops rather than null: `ws` in Node throws on an "error" event nobody listens to.
+  ws.onopen = ignore;
+  ws.onmessage = ignore;
+  ws.onerror = ignore;
+  ws.onclose = ignore;
+}
+
+function ignore(): void {}
