@@ -1,0 +1,139 @@
+"""A real redis-server on a free 127.0.0.1 port, as pytest fixtures.
+
+Test modules load it with `pytest_plugins = ["redis_server"]`. Without the binary the tests
+skip, except in CI (`CI=true`), where a missing redis-server is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+START_TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def redis_binary() -> str:
+    """The redis-server path; skips the test, or fails it in CI, when there is none."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        message = "redis-server is not installed (make system installs it)"
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return binary
+
+
+class RedisServer:
+    """One redis-server process, with nothing saved to disk; can be stopped and restarted."""
+
+    def __init__(self, binary: str, *extra_args: str) -> None:
+        self.binary = binary
+        self.port = free_port()
+        self.extra_args = extra_args
+        self.password: str | None = None
+        if "--requirepass" in extra_args:
+            self.password = extra_args[extra_args.index("--requirepass") + 1]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                *self.extra_args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
+            try:
+                if self.command("PING").startswith(("+PONG", "-NOAUTH")):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"redis-server did not answer on port {self.port}")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+    def command(self, *args: str) -> str:
+        """Send one command (after AUTH if needed) and return the raw first reply line."""
+        commands = ([("AUTH", self.password)] if self.password else []) + [args]
+        payload = b"".join(
+            f"*{len(c)}\r\n".encode() + b"".join(f"${len(a)}\r\n{a}\r\n".encode() for a in c)
+            for c in commands
+        )
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
+            sock.sendall(payload)
+            data = b""
+            while data.count(b"\r\n") < len(commands):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return data.decode().split("\r\n")[len(commands) - 1]
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One server for the session; tests keep apart through their own channel prefix."""
+    server = RedisServer(redis_binary())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_redis_server() -> Iterator[RedisServer]:
+    """A server for one test, which may stop, restart or break it."""
+    server = RedisServer(redis_binary())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A channel prefix no other test uses."""
+    return f"test-{uuid.uuid4().hex[:12]}"
