@@ -68,7 +68,7 @@ def _stdlib_loads(text: str) -> JSON:
 def _stdlib_dumps(value: JSON) -> str:
     try:
         return _encoder.encode(value)
-    except ValueError as exc:  # NaN or Infinity
+    except (TypeError, ValueError) as exc:  # an object JSON cannot hold; NaN or Infinity
         raise TypeError(f"payload is not JSON-serializable: {exc}") from None
 
 
