@@ -27,6 +27,7 @@ class EventRouter:
 
     def on(self, event: str) -> Callable[[Handler], Handler]:
         """Decorator form of `add`."""
+        check_event_name(event)
 
         def decorator(func: Handler) -> Handler:
             self.add(event, func)
