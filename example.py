@@ -1,0 +1,146 @@
+"""The microsockets chat example: join a room with a name, talk, see who comes, goes and is here.
+
+    python example.py          # http://127.0.0.1:8000 (set PORT to change the port)
+    uvicorn example:app        # the same app under any ASGI server
+
+It also serves example.html and the client's browser build (js-client/dist, built by `make js`),
+so a browser needs nothing else. example.html works from disk (file://) too, against this server.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import uvicorn
+
+import microsockets
+from microsockets.types import Receive, Scope, Send
+
+HERE = Path(__file__).resolve().parent
+MAX_NAME = 32
+MAX_TEXT = 500
+
+# The only files served over HTTP: path -> (file, content type).
+FILES = {
+    "/": (HERE / "example.html", "text/html; charset=utf-8"),
+    "/example.html": (HERE / "example.html", "text/html; charset=utf-8"),
+    "/js-client/dist/microsockets.global.js": (
+        HERE / "js-client" / "dist" / "microsockets.global.js",
+        "text/javascript; charset=utf-8",
+    ),
+}
+
+
+async def static_files(scope: Scope, receive: Receive, send: Send) -> None:
+    """A tiny ASGI app serving exactly FILES (read on each request, so a rebuild shows at once)."""
+    entry = FILES.get(scope["path"])
+    if scope["method"] not in ("GET", "HEAD"):
+        status, body, content_type = 405, b"method not allowed\n", "text/plain; charset=utf-8"
+    elif entry is None or not entry[0].is_file():
+        hint = " (run `make js` to build the client)" if entry else ""
+        status, body, content_type = 404, f"not found{hint}\n".encode(), "text/plain; charset=utf-8"
+    else:
+        status, body, content_type = 200, entry[0].read_bytes(), entry[1]
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-cache"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+
+
+def local_origin(origin: str) -> bool:
+    """Accept pages from this machine only, and pages opened from disk.
+
+    A page opened from a file sends `Origin: null`. The example accepts it so that example.html
+    works straight from disk, but a production app would not: every sandboxed iframe and every
+    local file sends `null` too, so accepting it lets any such page connect with the user's
+    cookies. A real app lists its own site, e.g. allowed_origins=["https://chat.example.com"].
+    """
+    if origin == "null":
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.hostname in ("127.0.0.1", "localhost", "::1")
+
+
+app = microsockets.Application(allowed_origins=local_origin, http_app=static_files)
+names: dict[str, str] = {}
+"""The name of each connection that joined a room, by connection id (one process, in memory)."""
+
+
+async def members_of(room: str) -> list[str]:
+    """The names of the people in `room`, sorted."""
+    ids = await app.room_manager.members(room)
+    return sorted(names[i] for i in ids if i in names)
+
+
+def clean(value: Any, limit: int) -> str:
+    """A trimmed string of at most `limit` characters; "" for anything that is not a string."""
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+@app.on("join")
+async def join(ws: microsockets.Socket) -> dict[str, Any]:
+    """`{"room": ..., "user": ...}`: enter the room (leaving the previous one) under that name."""
+    payload = ws.payload if isinstance(ws.payload, dict) else {}
+    room, user = clean(payload.get("room"), MAX_NAME), clean(payload.get("user"), MAX_NAME)
+    if not room or not user:
+        return {"ok": False, "error": "a name and a room are needed"}
+    await leave_room(ws)
+    ws.state.room = room
+    names[ws.id] = user
+    await ws.join(room)
+    members = await members_of(room)
+    await ws.emit("joined", {"room": room, "user": user, "members": members})
+    await ws.broadcast("user joined", {"user": user, "members": members}, to=[room])
+    return {"ok": True, "room": room, "members": members}
+
+
+@app.on("message")
+async def message(ws: microsockets.Socket) -> dict[str, Any]:
+    """`{"text": ...}`: say something to everyone in the room, the sender included."""
+    room = getattr(ws.state, "room", None)
+    text = clean(ws.payload.get("text") if isinstance(ws.payload, dict) else None, MAX_TEXT)
+    if room is None:
+        return {"ok": False, "error": "join a room first"}
+    if not text:
+        return {"ok": False, "error": "empty message"}
+    await ws.broadcast("message", {"user": names[ws.id], "text": text}, to=[room], skip_self=False)
+    return {"ok": True}
+
+
+@app.on("leave")
+async def leave(ws: microsockets.Socket) -> dict[str, Any]:
+    """Leave the current room."""
+    await leave_room(ws)
+    return {"ok": True}
+
+
+@app.hooks.on_disconnect
+async def gone(ws: microsockets.Socket) -> None:
+    """Tell the room that this person left (the socket has already left its rooms)."""
+    room = getattr(ws.state, "room", None)
+    user = names.pop(ws.id, None)
+    if room is not None and user is not None:
+        await app.broadcast("user left", {"user": user, "members": await members_of(room)}, to=room)
+
+
+async def leave_room(ws: microsockets.Socket) -> None:
+    """Leave the room this connection is in, if any, and tell the others."""
+    room = getattr(ws.state, "room", None)
+    if room is None:
+        return
+    del ws.state.room
+    await ws.leave(room)
+    user = names.pop(ws.id, "")
+    await ws.broadcast("user left", {"user": user, "members": await members_of(room)}, to=[room])
+
+
+if __name__ == "__main__":
+    port = int(os.environ.get("PORT", "8000"))
+    print(f"microsockets chat on http://127.0.0.1:{port}/ (open it in several tabs)", flush=True)
+    uvicorn.run(app, host="127.0.0.1", port=port)
