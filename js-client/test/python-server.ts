@@ -1,0 +1,99 @@
+/**
+ * A real Python server for the integration and browser tests: `python <script>` with PORT set,
+ * started and stopped (killed, terminated, paused) on demand. Uses the repository's .venv.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createServer, connect } from "node:net";
+import { fileURLToPath } from "node:url";
+
+/** The repository root (js-client's parent). */
+export const REPO = fileURLToPath(new URL("../../", import.meta.url));
+const PYTHON = process.env.MICROSOCKETS_PYTHON ?? `${REPO}.venv/bin/python`;
+
+/** A TCP port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  server.close();
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+/** One Python server process at a time, on a fixed port so that clients can come back to it. */
+export class PythonServer {
+  private child: ChildProcess | null = null;
+  private output = "";
+
+  constructor(
+    readonly script: string,
+    readonly port: number,
+  ) {}
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}/`;
+  }
+
+  get httpUrl(): string {
+    return `http://127.0.0.1:${this.port}/`;
+  }
+
+  /** Start the server and wait until it accepts TCP connections (at most 20 s). */
+  async start(): Promise<void> {
+    if (this.child !== null) throw new Error("already running");
+    const child = spawn(PYTHON, [this.script], {
+      cwd: REPO,
+      env: { ...process.env, PORT: String(this.port), PYTHONUNBUFFERED: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child = child;
+    child.stdout?.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
+    child.stderr?.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
+    const deadline = Date.now() + 20_000;
+    while (!(await this.accepting())) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        this.child = null;
+        child.kill("SIGKILL");
+        throw new Error(`${this.script} did not start on port ${this.port}:\n${this.output}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Stop the server with `signal` (SIGKILL: a crash; SIGTERM: a graceful shutdown) and wait for it. */
+  async stop(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const child = this.child;
+    if (child === null) return;
+    this.child = null;
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, "exit");
+      child.kill("SIGCONT");
+      child.kill(signal);
+      await exited;
+    }
+  }
+
+  /** Freeze (SIGSTOP) or thaw (SIGCONT) the server: a connection that goes silent, then back. */
+  pause(paused: boolean): void {
+    this.child?.kill(paused ? "SIGSTOP" : "SIGCONT");
+  }
+
+  /** Everything the server printed so far, for failure messages. */
+  get log(): string {
+    return this.output;
+  }
+
+  private async accepting(): Promise<boolean> {
+    const socket = connect(this.port, "127.0.0.1");
+    try {
+      await once(socket, "connect");
+      return true;
+    } catch {
+      return false;
+    } finally {
+      socket.destroy();
+    }
+  }
+}
