@@ -187,6 +187,8 @@ class Application:
             await serve_lifespan(self.startup, self.shutdown, receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (await receive())["type"] != "websocket.connect":
+            return  # the client left before its handshake reached us
         path = route_path(scope)
         for pattern, handler in self._routes:
             params = pattern.match(path)
@@ -195,10 +197,8 @@ class Application:
                 return
         params = {} if self.path is None else self.path.match(path)
         if params is None:
-            await receive()
             await RawSocket(scope, receive, send).reject(404, "no WebSocket route here")
             return
-        await receive()  # websocket.connect
         ws = Socket(self, with_params(scope, params) if params else scope, receive, send)
         self._sockets[ws.id] = ws
         try:
@@ -207,7 +207,6 @@ class Application:
             del self._sockets[ws.id]
 
     async def _raw(self, handler: RawHandler, scope: Scope, receive: Receive, send: Send) -> None:
-        await receive()  # websocket.connect
         ws = RawSocket(scope, receive, send, self.protocol.codec)
         refusal = self.refusal(ws)
         if refusal is not None:

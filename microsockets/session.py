@@ -65,7 +65,14 @@ async def _admit(app: Application, ws: Socket) -> bool:
         logger.info("refused %s from %s: %s", ws.path, ws.client, exc.reason)
         await ws.reject(exc.status, exc.reason)
         return False
-    await ws.accept()
+    except Exception:
+        logger.exception("on_connect hook raised; refusing the handshake with HTTP 500")
+        await ws.reject(500, "internal error")
+        return False
+    try:
+        await ws.accept()
+    except OSError:  # the client left during on_connect (uvicorn: ClientDisconnected)
+        return False
     return True
 
 

@@ -488,3 +488,32 @@ async def test_one_point_oh_classes_are_accepted():
     app = microsockets.Application(event_router=EventRouter, room_manager=RoomManager)
     assert isinstance(app.router, EventRouter)
     assert isinstance(app.room_manager, microsockets.MemoryRoomManager)
+
+
+async def test_a_failing_on_connect_hook_refuses_with_500(caplog):
+    app = chat_app()
+
+    @app.hooks.on_connect
+    async def broken(ws):
+        raise KeyError("config")
+
+    async with TestClient(app) as client:
+        with caplog.at_level(logging.ERROR, "microsockets"):
+            with pytest.raises(HandshakeRejected) as caught:
+                async with client.connect():
+                    pass
+    assert caught.value.status == 500
+    assert "on_connect hook raised" in caplog.text
+
+
+async def test_a_client_gone_before_the_handshake_costs_nothing():
+    app = chat_app()
+    received = asyncio.Queue()
+    await received.put({"type": "websocket.disconnect", "code": 1006})
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    await app({"type": "websocket", "path": "/", "headers": []}, received.get, send)
+    assert (sent, app.sockets()) == ([], [])
