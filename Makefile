@@ -22,9 +22,11 @@ test: system venv js lint pytest jstest
 test-fast: venv lint
 	$(PY) -m pytest -q -m "not browser"
 
+PY_SOURCES := microsockets tests $(wildcard bench example.py)
+
 lint: venv
-	$(PY) -m ruff check microsockets tests bench example.py
-	$(PY) -m ruff format --check microsockets tests bench example.py
+	$(PY) -m ruff check $(PY_SOURCES)
+	$(PY) -m ruff format --check $(PY_SOURCES)
 	$(PY) -m mypy --strict microsockets
 
 pytest: system venv js
