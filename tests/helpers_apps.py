@@ -1,0 +1,60 @@
+"""Apps that tests serve in a uvicorn subprocess (`python -m uvicorn tests.helpers_apps:...`).
+
+A subprocess is needed when the test sends signals, or when the server needs its own file
+descriptors (10,000 connections). The app reports what it saw through the file named by the
+environment variable MS_REPORT, one line per event, so the test can count after exit.
+"""
+
+from __future__ import annotations
+
+import os
+
+import microsockets
+
+REPORT = os.environ.get("MS_REPORT", "")
+
+
+def _report(line: str) -> None:
+    if REPORT:
+        with open(REPORT, "a") as file:
+            file.write(line + "\n")
+
+
+def make_app() -> microsockets.Application:
+    app = microsockets.Application(max_connections=None)
+
+    @app.on("join")
+    async def join(ws: microsockets.Socket) -> str:
+        await ws.join(str(ws.payload))
+        return "ok"
+
+    @app.on("leave")
+    async def leave(ws: microsockets.Socket) -> str:
+        await ws.leave(str(ws.payload))
+        return "ok"
+
+    @app.on("say")
+    async def say(ws: microsockets.Socket) -> None:
+        await ws.broadcast("said", ws.payload, to=["lobby"], skip_self=False)
+
+    @app.on("stats")
+    async def stats(ws: microsockets.Socket) -> dict[str, int]:
+        members = await app.room_manager.members("lobby")
+        return {"connections": len(app.connections), "lobby": len(members)}
+
+    @app.hooks.on_startup
+    async def started() -> None:
+        _report("startup")
+
+    @app.hooks.on_disconnect
+    async def gone(ws: microsockets.Socket) -> None:
+        _report(f"disconnect {ws.close_code}")
+
+    @app.hooks.on_shutdown
+    async def stopped() -> None:
+        _report(f"shutdown {len(app.connections)}")
+
+    return app
+
+
+app = make_app()
