@@ -107,9 +107,10 @@ async def test_listed_and_callable_origins():
     listed = echo_app(allowed_origins=["null", "https://app.example"])
     predicate = echo_app(allowed_origins=lambda origin: origin.endswith(".example"))
     for app, origin in ((listed, "null"), (predicate, "https://chat.example")):
-        async with serve(app) as url, websockets.connect(
-            url, additional_headers={"Origin": origin}
-        ) as ws:
+        async with (
+            serve(app) as url,
+            websockets.connect(url, additional_headers={"Origin": origin}) as ws,
+        ):
             assert (await request(ws, "echo", 1))["event"] == "ms:ack"
         async with serve(app) as url:
             with pytest.raises(websockets.InvalidStatus):
