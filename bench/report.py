@@ -1,0 +1,396 @@
+"""Turn a results JSON (run.py) into the console table and docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+OURS = "ms2"
+PEERS = ("ms1", "sio", "wsb", "node")
+
+METHOD = """\
+## How it is measured
+
+- Each scenario starts a fresh server process pinned to core 0 (`taskset -c 0`) and one
+  load generator process pinned to core 1 (`bench/loadgen.py`: one asyncio event loop on
+  uvloop, a minimal WebSocket client in `bench/wsclient.py` that parses frame headers in
+  place and creates no object per frame). Both raise `RLIMIT_NOFILE` to the hard limit;
+  clients connect from 127.0.0.2-9 so that ports never run short.
+- Every message carries a sequence number and a pad; after each timed phase every
+  receiver's messages are decoded and checked for loss, duplication, order and content.
+  A run with any problem makes `make bench` fail (listed under "Problems" below).
+- Repetitions: several timed rounds per scenario on the same connections after one
+  warm-up round; the tables give the median and, in brackets, the range (min-max).
+- The same app (the events `join`, `publish`, `echo`) is written for each server:
+  `bench/servers/ms_app.py` (microsockets 1.0.0 and 2.x), `sio_app.py`, `ws_broadcast.py`,
+  `node_ws.js`. Messages are JSON text frames of about 100 bytes.
+
+Scenarios:
+
+1. **fan-out**: N receivers join one room; a sender writes 100 `publish` frames in one
+   go; deliveries/s = N x 100 / (last delivery - first send). N = 100 and 1,000.
+2. **echo**: 100 clients, each in a closed loop of request/response round-trips
+   (`ws.emit` back, not an ack, so every server does the same work); round-trips/s over
+   the wall time, and the latency of each round-trip (p50, p99).
+3. **idle memory**: server RSS with 1,000 and then 10,000 open connections that have each
+   joined a room, minus the RSS after startup and a warm-up; divided by the count.
+4. **slow consumer**: fan-out to 100 receivers plus one whose socket stops being read
+   (its receive buffer set to 4 KiB): the sender publishes the next 100 messages when the
+   reading receivers have all the previous ones, for 8 s with the extra receiver reading,
+   then for 8 s with it stalled. Reported: the readers' rate while stalled / while not,
+   the server's RSS over the stalled phase, and what happened to the stalled client.
+"""
+
+
+def median_range(values: list[float]) -> tuple[float, float, float]:
+    if not values:
+        return float("nan"), float("nan"), float("nan")
+    return statistics.median(values), min(values), max(values)
+
+
+def _runs(result: dict[str, Any] | None, field: str) -> list[float]:
+    if not result or "runs" not in result:
+        return []
+    return [run[field] for run in result["runs"] if run.get(field) == run.get(field)]
+
+
+def metric(result: dict[str, Any] | None, field: str = "rate") -> float:
+    return median_range(_runs(result, field))[0]
+
+
+def fmt_range(result: dict[str, Any] | None, field: str = "rate", digits: int = 0) -> str:
+    values = _runs(result, field)
+    if not values:
+        return "failed" if result else "-"
+    mid, lo, hi = median_range(values)
+    return f"{mid:,.{digits}f} ({lo:,.{digits}f}-{hi:,.{digits}f})"
+
+
+def idle_point(result: dict[str, Any] | None, count: int) -> float:
+    for point in (result or {}).get("points", []):
+        if point["connections"] == count:
+            return float(point["per_conn_kib"])
+    return float("nan")
+
+
+def slow_summary(result: dict[str, Any] | None) -> dict[str, Any]:
+    if not result or "phases" not in result:
+        return {}
+    stall_start = result["phases"]["reading"]["t_end"]
+    during = [kib for t, kib in result["rss"] if t >= stall_start] or [0]
+    before = [kib for t, kib in result["rss"] if t < stall_start] or during
+    fate = result["stalled_close_code"]
+    return {
+        "ratio": result["ratio"],
+        "growth_mib": (max(during) - before[-1]) / 1024,
+        "peak_mib": max(during) / 1024,
+        "fate": f"closed {fate}" if fate else "kept open",
+        "received": result["stalled_received"],
+        "published": result["published"],
+    }
+
+
+def headline(name: str, result: dict[str, Any]) -> str:
+    """One short line for the progress output."""
+    if "error" in result:
+        return "FAILED"
+    if name.startswith("fanout"):
+        return f"{metric(result):,.0f} deliveries/s"
+    if name == "echo":
+        return f"{metric(result):,.0f} rt/s p99 {metric(result, 'p99_ms'):.1f} ms"
+    if name == "idle":
+        last = result["points"][-1]
+        return f"{last['per_conn_kib']:.1f} KiB/conn @{last['connections']}"
+    if name == "slow":
+        summary = slow_summary(result)
+        return f"x{summary['ratio']:.2f}, +{summary['growth_mib']:.1f} MiB"
+    return "done"
+
+
+def is_variant(key: str) -> bool:
+    return key.startswith(OURS + "-")
+
+
+def rows(data: dict[str, Any], variants: bool = False) -> list[list[str]]:
+    """The results table: the main comparison, or ours and its variants."""
+    header = [
+        "server",
+        "fan-out 100 (msg/s)",
+        "fan-out 1000 (msg/s)",
+        "echo (rt/s)",
+        "echo p50 / p99 (ms)",
+        "idle KiB/conn 1k / 10k",
+        "slow: rate kept, RSS",
+    ]
+    out = [header]
+    for key, by_name in data["results"].items():
+        if is_variant(key) != variants and not (variants and key == OURS):
+            continue
+        slow = slow_summary(by_name.get("slow"))
+        echo = by_name.get("echo")
+        out.append(
+            [
+                data["targets"][key]["label"],
+                fmt_range(by_name.get("fanout-100")),
+                fmt_range(by_name.get("fanout-1000")),
+                fmt_range(echo),
+                f"{metric(echo, 'p50_ms'):.2f} / {metric(echo, 'p99_ms'):.2f}" if echo else "-",
+                " / ".join(
+                    f"{p['per_conn_kib']:.1f}" for p in by_name.get("idle", {}).get("points", [])
+                )
+                or "-",
+                f"{slow['ratio']:.0%}, +{slow['growth_mib']:.1f} MiB, {slow['fate']}"
+                if slow
+                else "-",
+            ]
+        )
+    return out
+
+
+def table(data: dict[str, Any]) -> str:
+    """A plain-text table for the console: the main comparison, then ours and its variants."""
+    grid = rows(data)
+    if any(is_variant(key) for key in data["results"]):
+        grid += [[""] * len(grid[0]), *rows(data, variants=True)[1:]]
+    widths = [max(len(row[i]) for row in grid) for i in range(len(grid[0]))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in grid
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("")
+    lines += [f"{name}: {text}" for name, text in target_lines(data)]
+    return "\n".join(lines)
+
+
+def markdown_table(grid: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(grid[0]) + " |", "|" + " --- |" * len(grid[0])]
+    lines += ["| " + " | ".join(row) + " |" for row in grid[1:]]
+    return "\n".join(lines)
+
+
+def _ratio(ours: float, peer: float) -> float:
+    return ours / peer if peer and peer == peer else float("nan")
+
+
+def target_lines(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each target of issue 6 with its measured ratio, and whether it is met."""
+    res = data["results"]
+    if OURS not in res:
+        return []
+    ours = res[OURS]
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    out = []
+    for peer, goal in (("ms1", 1.3), ("sio", 4.0), ("wsb", 0.9)):
+        if peer in res and "fanout-1000" in res[peer]:
+            r = _ratio(metric(ours.get("fanout-1000")), metric(res[peer].get("fanout-1000")))
+            out.append(
+                (
+                    f"fan-out-1000 vs {data['targets'][peer]['label']} (>= {goal}x)",
+                    f"{r:.2f}x {verdict(r >= goal)}",
+                )
+            )
+    if "ms1" in res and "echo" in res["ms1"]:
+        r = _ratio(metric(ours.get("echo")), metric(res["ms1"].get("echo")))
+        out.append(
+            ("echo throughput vs microsockets 1.0.0 (>= 1.1x)", f"{r:.2f}x {verdict(r >= 1.1)}")
+        )
+        p_ours, p_old = metric(ours.get("echo"), "p99_ms"), metric(res["ms1"].get("echo"), "p99_ms")
+        out.append(
+            (
+                "echo p99 vs microsockets 1.0.0 (no worse)",
+                f"{p_ours:.2f} ms vs {p_old:.2f} ms {verdict(p_ours <= p_old)}",
+            )
+        )
+        m_ours = idle_point(ours.get("idle"), 10000)
+        m_old = idle_point(res["ms1"].get("idle"), 10000)
+        r = _ratio(m_ours, m_old)
+        out.append(
+            (
+                "idle memory/conn at 10k vs microsockets 1.0.0 (<= 0.8x)",
+                f"{r:.2f}x ({m_ours:.1f} vs {m_old:.1f} KiB) {verdict(r <= 0.8)}",
+            )
+        )
+    slow = slow_summary(ours.get("slow"))
+    if slow:
+        out.append(
+            (
+                "slow consumer: readers keep >= 90% of their rate",
+                f"{slow['ratio']:.0%} {verdict(slow['ratio'] >= 0.9)}",
+            )
+        )
+        out.append(
+            (
+                "slow consumer: RSS bounded (growth < 8 MiB)",
+                f"+{slow['growth_mib']:.1f} MiB, stalled client {slow['fate']} "
+                f"{verdict(slow['growth_mib'] < 8)}",
+            )
+        )
+    return out
+
+
+def ratio_table(data: dict[str, Any]) -> str:
+    """microsockets 2.x divided by each peer, per metric (higher is better for ours)."""
+    res = data["results"]
+    if OURS not in res:
+        return ""
+    ours = res[OURS]
+    header = [
+        "ours / peer",
+        "fan-out 100",
+        "fan-out 1000",
+        "echo rt/s",
+        "echo p99 (peer/ours)",
+        "idle 10k (peer/ours)",
+    ]
+    grid = [header]
+    for peer in PEERS:
+        if peer not in res:
+            continue
+        theirs = res[peer]
+        higher_better = [
+            _ratio(metric(ours.get(name)), metric(theirs.get(name)))
+            for name in ("fanout-100", "fanout-1000", "echo")
+        ]
+        lower_better = [
+            _ratio(metric(theirs.get("echo"), "p99_ms"), metric(ours.get("echo"), "p99_ms")),
+            _ratio(idle_point(theirs.get("idle"), 10000), idle_point(ours.get("idle"), 10000)),
+        ]
+        label = data["targets"][peer]["label"]
+        grid.append([label, *(f"{r:.2f}x" for r in higher_better + lower_better)])
+    return markdown_table(grid)
+
+
+def headroom(data: dict[str, Any]) -> str:
+    """The load generator's CPU share per server: it must not be the bottleneck."""
+    grid = [
+        [
+            "server",
+            "fan-out 1000 msg/s",
+            "loadgen CPU",
+            "server CPU",
+            "echo loadgen CPU",
+            "echo server CPU",
+        ]
+    ]
+    for key, by_name in data["results"].items():
+        fan, echo = by_name.get("fanout-1000"), by_name.get("echo")
+        if not fan:
+            continue
+        grid.append(
+            [
+                data["targets"][key]["label"],
+                f"{metric(fan):,.0f}",
+                f"{metric(fan, 'loadgen_cpu'):.0%}",
+                f"{metric(fan, 'server_cpu'):.0%}",
+                f"{metric(echo, 'loadgen_cpu'):.0%}" if echo else "-",
+                f"{metric(echo, 'server_cpu'):.0%}" if echo else "-",
+            ]
+        )
+    return markdown_table(grid)
+
+
+def slow_table(data: dict[str, Any]) -> str:
+    grid = [
+        [
+            "server",
+            "readers' rate reading / stalled (msg/s)",
+            "kept",
+            "RSS peak (MiB)",
+            "RSS growth (MiB)",
+            "stalled client",
+            "it received / published",
+        ]
+    ]
+    for key, by_name in data["results"].items():
+        result = by_name.get("slow")
+        slow = slow_summary(result)
+        if not slow:
+            continue
+        phases = result["phases"]  # type: ignore[index]
+        grid.append(
+            [
+                data["targets"][key]["label"],
+                f"{phases['reading']['rate']:,.0f} / {phases['stalled']['rate']:,.0f}",
+                f"{slow['ratio']:.0%}",
+                f"{slow['peak_mib']:.1f}",
+                f"{slow['growth_mib']:+.1f}",
+                slow["fate"],
+                f"{slow['received']:,} / {slow['published']:,}",
+            ]
+        )
+    return markdown_table(grid)
+
+
+def write(data: dict[str, Any], docs: Path) -> None:
+    m = data["machine"]
+    parts = [
+        "# Benchmarks",
+        "",
+        f"Measured by `{data['command']}` on {data['date']} in {data['seconds']} s. "
+        "Rerun it to reproduce; raw numbers are in `bench/results/latest.json`.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, "
+        f"Python {m['python']}; load average {m['load_before'][0]:.2f} before and "
+        f"{m['load_after'][0]:.2f} after (the machine is shared: other work on it shows as "
+        "a wider range). Server on core 0, load generator on core 1.",
+        "",
+        "![fan-out](bench-fanout.png)",
+        "![memory](bench-memory.png)",
+        "",
+        "## Results",
+        "",
+        "Median (min-max) over the timed rounds; msg/s are deliveries to receivers.",
+        "",
+        markdown_table(rows(data)),
+        "",
+        "## uvicorn settings for microsockets 2.x",
+        "",
+        "The same app with one thing changed per row: uvicorn's WebSocket implementation",
+        "(`--ws`), or the stdlib json codec instead of orjson. The first row is the setting",
+        "used everywhere above.",
+        "",
+        markdown_table(rows(data, variants=True)),
+        "",
+        "## Targets (issue 6)",
+        "",
+        markdown_table([["target", "measured"], *[[a, b] for a, b in target_lines(data)]]),
+        "",
+        "## microsockets 2.x against each peer",
+        "",
+        ratio_table(data),
+        "",
+        "## Slow consumer",
+        "",
+        slow_table(data),
+        "",
+        "## The load generator is not the bottleneck",
+        "",
+        "CPU share of each process during the timed rounds (100% = one core busy). The",
+        "generator drives the fastest server harder than microsockets 2.x while keeping",
+        "idle time on its core.",
+        "",
+        headroom(data),
+        "",
+    ]
+    if data.get("redis"):
+        parts += ["## Redis fan-out (bench/redis_fanout.py)", "", data["redis"], ""]
+    parts += [
+        "## Servers, settings and versions",
+        "",
+        f"Every uvicorn app runs with `{data['uvicorn_flags']}` and the `--ws` shown; uvicorn's",
+        "defaults otherwise (ping interval 20 s, backlog 2048). The exact commands:",
+        "",
+    ]
+    for target in data["targets"].values():
+        versions = ", ".join(f"{k} {v}" for k, v in target["versions"].items())
+        parts += [f"- **{target['label']}** ({versions})", f"  `{target['command']}`"]
+    parts += ["", METHOD]
+    if data["problems"]:
+        parts += ["## Problems", "", *[f"- {p}" for p in data["problems"]], ""]
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / "benchmarks.md").write_text("\n".join(parts))

@@ -1,0 +1,193 @@
+"""The servers under test: how to start each one, which dialect it speaks, what versions it runs.
+
+Every uvicorn-served app gets the same uvicorn flags (UVICORN_FLAGS) and the same `--ws`
+implementation, so the comparison is between the libraries. The "variants" of microsockets
+2.x change one thing each (the `--ws` implementation, or the stdlib JSON codec) to show why
+the main configuration is the best one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import envs
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+SERVERS = BENCH / "servers"
+
+BEST_WS = "websockets-sansio"  # measured best for microsockets 2.x: see the variants table
+UVICORN_FLAGS = (
+    "--host",
+    "127.0.0.1",
+    "--loop",
+    "uvloop",
+    "--http",
+    "httptools",
+    "--ws-per-message-deflate",
+    "false",
+    "--no-access-log",
+    "--log-level",
+    "warning",
+)
+# The main dev virtualenv may lack uvloop and httptools: uvicorn's "auto" falls back.
+SMOKE_FLAGS = tuple("auto" if flag in ("uvloop", "httptools") else flag for flag in UVICORN_FLAGS)
+UVICORN_STACK = ("uvicorn", "websockets", "uvloop", "httptools")
+_VERSIONS = (
+    "import importlib.metadata as m, json, sys\n"
+    "found = {}\n"
+    "for name in sys.argv[1:]:\n"
+    "    try: found[name] = m.version(name)\n"
+    "    except m.PackageNotFoundError: found[name] = 'not installed'\n"
+    "json.dump(found, sys.stdout)"
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str
+    label: str
+    dialect: str
+    program: tuple[str, ...]  # the interpreter and script; "{port}" is replaced by the port
+    env: dict[str, str] = field(default_factory=dict)
+    packages: tuple[str, ...] = ()  # distributions whose versions the report names
+
+    def command(self, port: int) -> list[str]:
+        return [arg.replace("{port}", str(port)) for arg in self.program]
+
+    def environ(self) -> dict[str, str]:
+        return {**os.environ, **self.env}
+
+    def shown(self) -> str:
+        """The command as the report prints it, relative to the repository."""
+        env = " ".join(f"{k}={v}" for k, v in self.env.items() if k != "NODE_PATH")
+        text = " ".join(self.command(8000)).replace(str(REPO) + "/", "").replace(str(REPO), ".")
+        return f"{env} {text}".replace(str(REPO), ".").strip()
+
+    def versions(self) -> dict[str, str]:
+        if self.program[0] == "node":
+            ws = "require('ws/package.json').version"
+            argv = [
+                "node",
+                "-e",
+                f"console.log(JSON.stringify({{node: process.version, ws: {ws}}}))",
+            ]
+        else:
+            argv = [self.program[0], "-c", _VERSIONS, *self.packages]
+        out = subprocess.run(argv, capture_output=True, text=True, env=self.environ(), check=True)
+        found: dict[str, str] = json.loads(out.stdout)
+        if "PYTHONPATH" in self.env:
+            found["microsockets"] = repository_version()
+        return found
+
+
+def repository_version() -> str:
+    """microsockets as this checkout has it: pyproject's version and the commit."""
+    rev = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    version = next(
+        (
+            line.split('"')[1]
+            for line in (REPO / "pyproject.toml").read_text().splitlines()
+            if line.startswith("version")
+        ),
+        "2.x",
+    )
+    return f"{version} at {rev or 'an unknown commit'}"
+
+
+def _uvicorn(python: Path, app: str, ws: str, flags: tuple[str, ...]) -> tuple[str, ...]:
+    script = str(SERVERS / "uvicorn_serve.py")
+    return (
+        str(python),
+        script,
+        app,
+        "--port",
+        "{port}",
+        "--ws",
+        ws,
+        *flags,
+        "--app-dir",
+        str(SERVERS),
+    )
+
+
+def ours(python: Path, ws: str = BEST_WS, codec: str = "", smoke: bool = False) -> Target:
+    """microsockets 2.x from this checkout; `codec="json"` forces the stdlib codec."""
+    key, label = "ms2", "microsockets 2.x"
+    if ws != BEST_WS:
+        key, label = f"ms2-{ws}", f"{label} --ws {ws}"
+    if codec:
+        key, label = f"ms2-{codec}", f"{label}, stdlib json"
+    env = {"PYTHONPATH": str(REPO), **({"BENCH_CODEC": codec} if codec else {})}
+    flags = SMOKE_FLAGS if smoke else UVICORN_FLAGS
+    return Target(
+        key,
+        label,
+        "ms",
+        _uvicorn(python, "ms_app:app", ws, flags),
+        env,
+        (*UVICORN_STACK, "orjson", "wsproto"),
+    )
+
+
+def websockets_broadcast(python: Path) -> Target:
+    return Target(
+        "wsb",
+        "websockets.broadcast",
+        "ms",
+        (str(python), str(SERVERS / "ws_broadcast.py"), "{port}"),
+        packages=("websockets", "uvloop"),
+    )
+
+
+def main_targets(with_node: bool) -> list[Target]:
+    """Ours and every peer, each from its own virtualenv (envs.ensure_all makes them)."""
+    ms1, peers = envs.python("ms1"), envs.python("peers")
+    targets = [
+        ours(envs.python("ms2")),
+        Target(
+            "ms1",
+            "microsockets 1.0.0",
+            "ms",
+            _uvicorn(ms1, "ms_app:app", BEST_WS, UVICORN_FLAGS),
+            packages=("microsockets", *UVICORN_STACK),
+        ),
+        Target(
+            "sio",
+            "python-socketio 5.x",
+            "sio",
+            _uvicorn(peers, "sio_app:app", BEST_WS, UVICORN_FLAGS),
+            packages=("python-socketio", "python-engineio", *UVICORN_STACK),
+        ),
+        websockets_broadcast(peers),
+    ]
+    if with_node:
+        targets.append(
+            Target(
+                "node",
+                "Node ws",
+                "ms",
+                ("node", str(SERVERS / "node_ws.js"), "{port}"),
+                env={"NODE_PATH": str(envs.NODE_MODULES)},
+            )
+        )
+    return targets
+
+
+def variants() -> list[Target]:
+    """microsockets 2.x with one setting changed each."""
+    ms2 = envs.python("ms2")
+    return [ours(ms2, ws="wsproto"), ours(ms2, ws="websockets"), ours(ms2, codec="json")]
+
+
+def smoke_targets() -> list[Target]:
+    """What the main dev virtualenv runs alone: ours and the plain websockets server."""
+    python = Path(sys.executable)
+    return [ours(python, smoke=True), websockets_broadcast(python)]
