@@ -29,7 +29,7 @@ class Outbox:
 
     @property
     def pending(self) -> int:
-        """Bytes (characters) of frames queued and not yet handed to the server."""
+        """Characters of frames queued and not yet handed to the server."""
         return self._pending
 
     def put(self, frame: str) -> None:
@@ -60,11 +60,6 @@ class Outbox:
         if self._task is not None:
             self._task.cancel()
             self._task = None
-
-    async def flushed(self) -> None:
-        """Wait until everything queued so far has been handed to the server."""
-        while self._task is not None:
-            await asyncio.shield(self._task)
 
     def _wake(self) -> None:
         if self._task is None:
