@@ -11,14 +11,23 @@ class ProtocolError(MicrosocketsError):
     """A frame broke the wire protocol.
 
     `code` is the error code the client receives; `close_code`, when set, is the WebSocket
-    close code the connection ends with instead of an error reply.
+    close code the connection ends with instead of an error reply; `ack_id` is the valid
+    id of a frame refused for another reason, so its error reply can carry it.
     """
 
-    def __init__(self, code: str, message: str, *, close_code: int | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        close_code: int | None = None,
+        ack_id: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.close_code = close_code
+        self.ack_id = ack_id
 
 
 class ConnectionClosed(MicrosocketsError):

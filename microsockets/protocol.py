@@ -90,15 +90,20 @@ class Protocol:
             raise ProtocolError(
                 "invalid_frame", 'a frame is a JSON object: {"event": ..., "payload": ...}'
             )
+        ack_id = data.get("id")
+        valid_id = ack_id if type(ack_id) is int and 0 < ack_id <= MAX_ID else None
         event = data.get("event")
         if type(event) is not str or not event:
-            raise ProtocolError("invalid_frame", '"event" must be a non-empty string')
+            raise ProtocolError(
+                "invalid_frame", '"event" must be a non-empty string', ack_id=valid_id
+            )
         if len(event) > self.max_event_length:
             raise ProtocolError(
-                "invalid_frame", f'"event" is longer than {self.max_event_length} characters'
+                "invalid_frame",
+                f'"event" is longer than {self.max_event_length} characters',
+                ack_id=valid_id,
             )
-        ack_id = data.get("id")
-        if ack_id is not None and (type(ack_id) is not int or not 0 < ack_id <= MAX_ID):
+        if ack_id is not None and valid_id is None:
             raise ProtocolError("invalid_frame", f'"id" must be an integer from 1 to {MAX_ID}')
         return Frame(event, data.get("payload", ""), ack_id)
 

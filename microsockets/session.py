@@ -116,7 +116,7 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
                 logger.info("closing %s with %d: %s", ws.id, exc.close_code, exc.message)
                 await ws.close(exc.close_code, exc.message[:120])
                 continue
-            send_frame(encode_error(exc.code, exc.message, ack_id))
+            send_frame(encode_error(exc.code, exc.message, ack_id or exc.ack_id))
             bad_frames += 1
             if bad_frames >= app.max_bad_frames:
                 logger.info("closing %s: %d bad frames in a row", ws.id, bad_frames)
