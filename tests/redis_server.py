@@ -1,6 +1,6 @@
 """A real redis-server on a free 127.0.0.1 port, as pytest fixtures.
 
-Test modules load it with `pytest_plugins = ["redis_server"]`. Without the binary the tests
+Test modules load it with `pytest_plugins = ["tests.redis_server"]`. Without the binary the tests
 skip, except in CI (`CI=true`), where a missing redis-server is a failure.
 """
 

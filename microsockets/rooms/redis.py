@@ -27,8 +27,8 @@ import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -46,6 +46,7 @@ from .memory import MemoryRoomManager
 __all__ = ["RedisEmitter", "RedisRoomManager"]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_RECONNECT_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 """Seconds between reconnection attempts; the last value repeats."""
@@ -130,6 +131,22 @@ def _unpack(data: bytes) -> tuple[str, str | None, list[str] | None, str]:
     ):
         raise ValueError("malformed microsockets message header")
     return node, skip, targets, frame
+
+
+async def _within(awaitable: Awaitable[T], timeout: float) -> T:
+    """Await a Redis call for `timeout` seconds at most.
+
+    Unlike a bare wait_for, an error the call raises while being cancelled is consumed
+    rather than reported as "never retrieved".
+    """
+    task = asyncio.ensure_future(awaitable)
+    task.add_done_callback(_consume)
+    return await asyncio.wait_for(task, timeout)
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _text(value: bytes | str) -> str:
@@ -242,6 +259,7 @@ class RedisRoomManager(MemoryRoomManager):
         self._outage = _Outage()
         self._dirty = True
         self._syncing = False
+        self._closing = False
         self._overflowing = False
         self._purge: AsyncScript | None = None
 
@@ -271,6 +289,7 @@ class RedisRoomManager(MemoryRoomManager):
         self._commands_ok = asyncio.Event()
         self._subscribed = asyncio.Event()
         self._wake_heartbeat = asyncio.Event()
+        self._closing = False
         self._redis = Redis.from_url(self.url, **self._options)
         self._purge = self._redis.register_script(_PURGE)
         self._dirty = True
@@ -289,6 +308,7 @@ class RedisRoomManager(MemoryRoomManager):
             return
         heartbeat, subscriber, publisher = self._tasks
         self._tasks = []
+        self._closing = True
         for task in (heartbeat, subscriber):
             task.cancel()
         if self._outbox and self._commands_ok.is_set():
@@ -299,7 +319,7 @@ class RedisRoomManager(MemoryRoomManager):
         redis = self._redis
         if redis is not None and self._purge is not None:
             with contextlib.suppress(*_REDIS_ERRORS):
-                await asyncio.wait_for(self._erase_self(redis), self.operation_timeout)
+                await _within(self._erase_self(redis), self.operation_timeout)
             with contextlib.suppress(*_REDIS_ERRORS):
                 await redis.aclose()
         self._redis = None
@@ -381,7 +401,7 @@ class RedisRoomManager(MemoryRoomManager):
         if redis is None or not self._commands_ok.is_set():
             return found
         try:
-            entries = await asyncio.wait_for(
+            entries = await _within(
                 redis.smembers(self._names.members(room)), self.operation_timeout
             )
             by_node: dict[str, list[str]] = {}
@@ -412,7 +432,7 @@ class RedisRoomManager(MemoryRoomManager):
             pipe = redis.pipeline(transaction=False)
             pipe.get(names.owner(member_id))
             pipe.smembers(names.rooms(member_id))
-            owner_raw, rooms_raw = await asyncio.wait_for(pipe.execute(), self.operation_timeout)
+            owner_raw, rooms_raw = await _within(pipe.execute(), self.operation_timeout)
             owner = _text(owner_raw) if owner_raw is not None else None
             if owner is None or owner == self.node_id:
                 return set()
@@ -474,10 +494,12 @@ class RedisRoomManager(MemoryRoomManager):
         redis = self._redis
         assert redis is not None
         failures = 0
-        while True:
+        while not self._closing:
             try:
-                await asyncio.wait_for(self._heartbeat(redis), self.operation_timeout * 2)
+                await _within(self._heartbeat(redis), self.operation_timeout * 2)
             except _REDIS_ERRORS as exc:
+                if self._closing:
+                    return
                 self._commands_failed(exc)
                 delay = self._delay(failures)
                 failures += 1
@@ -533,15 +555,17 @@ class RedisRoomManager(MemoryRoomManager):
         redis = self._redis
         assert redis is not None
         failures = 0
-        while True:
+        while not self._closing:
             pubsub = redis.pubsub()
             try:
-                await asyncio.wait_for(cast(Any, pubsub).connect(), self.operation_timeout)
+                await _within(cast(Any, pubsub).connect(), self.operation_timeout)
                 self._pubsub = pubsub
                 channels = [self._names.all, *map(self._names.channel, self._rooms)]
                 await pubsub.subscribe(*channels)
                 await self._listen(pubsub, channels[0].encode())
             except _REDIS_ERRORS as exc:
+                if self._closing:
+                    return
                 if self._subscribed.is_set():
                     failures = 0
                 self._outage.failed("pub/sub", exc)
@@ -561,7 +585,7 @@ class RedisRoomManager(MemoryRoomManager):
         loop = asyncio.get_running_loop()
         last_heard = loop.time()
         pinged = False
-        while True:
+        while not self._closing:
             message = await pubsub.get_message(timeout=min(1.0, self.heartbeat_interval))
             now = loop.time()
             if message is None:
@@ -590,7 +614,7 @@ class RedisRoomManager(MemoryRoomManager):
         """Drain the outbox in pipelined batches, in order, while the command link works."""
         redis = self._redis
         assert redis is not None
-        while True:
+        while not self._closing:
             await self._outbox_ready.wait()
             await self._commands_ok.wait()
             batch = self._take_batch()
@@ -603,7 +627,7 @@ class RedisRoomManager(MemoryRoomManager):
             for channel, data in batch:
                 pipe.publish(channel, data)
             try:
-                await asyncio.wait_for(pipe.execute(), self.operation_timeout)
+                await _within(pipe.execute(), self.operation_timeout)
             except _REDIS_ERRORS as exc:
                 self._outage.dropped += len(batch)  # at most once: a batch is never resent
                 self._commands_failed(exc)
@@ -657,7 +681,7 @@ class RedisRoomManager(MemoryRoomManager):
         pipe = redis.pipeline(transaction=True)
         queue_commands(pipe)
         try:
-            await asyncio.wait_for(pipe.execute(), self.operation_timeout)
+            await _within(pipe.execute(), self.operation_timeout)
         except _REDIS_ERRORS as exc:
             self._commands_failed(exc)
 
@@ -697,7 +721,7 @@ class RedisRoomManager(MemoryRoomManager):
         pipe = redis.pipeline(transaction=False)
         for node in nodes:
             pipe.exists(self._names.heartbeat(node))
-        found = await asyncio.wait_for(pipe.execute(), self.operation_timeout)
+        found = await _within(pipe.execute(), self.operation_timeout)
         return {node for node, exists in zip(nodes, found, strict=True) if exists}
 
     async def _purge_dead(self, redis: Redis, nodes: Iterable[str]) -> None:
@@ -705,7 +729,7 @@ class RedisRoomManager(MemoryRoomManager):
         assert self._purge is not None
         for node in nodes:
             try:
-                erased = await asyncio.wait_for(
+                erased = await _within(
                     self._purge(args=[self._names.prefix, node, "0"], client=redis),
                     self.operation_timeout,
                 )
@@ -778,7 +802,7 @@ class RedisEmitter:
             data = _pack(self.node_id, frame, targets, skip)
             for room in targets:
                 pipe.publish(names.channel(room), data)
-        await asyncio.wait_for(pipe.execute(), self.timeout)
+        await _within(pipe.execute(), self.timeout)
 
     async def aclose(self) -> None:
         """Close the connections to Redis."""

@@ -1,0 +1,615 @@
+"""RedisRoomManager and RedisEmitter against a real redis-server, with fake members.
+
+Each manager stands for one process (a node); several on one Redis make a cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+
+from microsockets.rooms.redis import RedisEmitter, RedisRoomManager, _pack, _unpack
+
+pytest.register_assert_rewrite("tests.redis_server")
+from tests.redis_server import RedisServer, redis_binary  # noqa: E402
+
+pytest_plugins = ["tests.redis_server"]
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
+
+WAIT = 5.0
+FAST = {
+    "node_ttl": 1.0,
+    "heartbeat_interval": 0.2,
+    "operation_timeout": 0.5,
+    "reconnect_delays": (0.02, 0.05, 0.1, 0.2),
+}
+
+
+class FakeMember:
+    """A connection as a manager sees it: an id and a list of the frames it got."""
+
+    def __init__(self, member_id: str) -> None:
+        self.id = member_id
+        self.frames: list[str] = []
+
+    def send_frame(self, frame: str) -> None:
+        self.frames.append(frame)
+
+    def events(self) -> list[str]:
+        return [json.loads(frame)["event"] for frame in self.frames]
+
+
+def frame(event: str, payload: Any = "") -> str:
+    return json.dumps({"event": event, "payload": payload}, separators=(",", ":"))
+
+
+async def until(check: Callable[[], bool], timeout: float = WAIT) -> None:
+    """Poll until `check()` holds; fail after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        if loop.time() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.01)
+
+
+async def until_async(check: Callable[[], Awaitable[bool]], timeout: float = WAIT) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.02)
+
+
+async def settle(sender: RedisRoomManager, *receivers: FakeMember) -> None:
+    """Wait until every earlier message from `sender` has reached `receivers`.
+
+    A barrier frame follows the same connection and the same order, so once it is in, any
+    duplicate of an earlier message would be in too.
+    """
+    for member in receivers:
+        await sender.broadcast(frame("barrier"), [member.id])
+    await until(lambda: all("barrier" in m.events() for m in receivers))
+    for member in receivers:
+        member.frames.remove(frame("barrier"))
+
+
+Factory = Callable[..., Awaitable[RedisRoomManager]]
+
+
+@pytest.fixture
+async def cluster(redis_server: RedisServer, prefix: str) -> AsyncIterator[Factory]:
+    """Makes started managers (nodes) on the session's Redis; stops them after the test."""
+    managers: list[RedisRoomManager] = []
+
+    async def make(url: str | None = None, **options: Any) -> RedisRoomManager:
+        options = {**FAST, "channel_prefix": prefix, **options}
+        manager = RedisRoomManager(url or redis_server.url, **options)
+        managers.append(manager)
+        await manager.start()
+        return manager
+
+    yield make
+    for manager in managers:
+        await manager.stop()
+
+
+async def test_broadcast_reaches_members_on_every_node_once(cluster: Factory) -> None:
+    a, b = await cluster(), await cluster()
+    alice, bob = FakeMember("alice"), FakeMember("bob")
+    await a.connect(alice)
+    await b.connect(bob)
+    await a.join(alice, "lobby")
+    await b.join(bob, "lobby")
+
+    await a.broadcast(frame("hello"), ["lobby"])
+
+    assert alice.events() == ["hello"]  # local delivery does not wait for Redis
+    await until(lambda: bob.events() == ["hello"])
+    await settle(a, alice, bob)
+    assert alice.events() == ["hello"]  # its own echo from Redis is skipped
+    assert bob.events() == ["hello"]
+
+
+async def test_member_of_several_target_rooms_gets_one_copy_on_any_node(
+    cluster: Factory,
+) -> None:
+    a, b, c = await cluster(), await cluster(), await cluster()
+    both_a, both_b, only_2, only_1 = (
+        FakeMember(n) for n in ("both-a", "both-b", "only-2", "only-1")
+    )
+    for manager, member, rooms in (
+        (a, both_a, ["r1", "r2"]),
+        (b, both_b, ["r1", "r2", "r3"]),
+        (b, only_2, ["r2"]),
+        (c, only_1, ["r1"]),
+    ):
+        await manager.connect(member)
+        for room in rooms:
+            await manager.join(member, room)
+
+    await a.broadcast(frame("from-a"), ["r2", "r1", "r2", "r3"])
+    await c.broadcast(frame("from-c"), ["r3", "r1", "r2"])
+    everyone = (both_a, both_b, only_2, only_1)
+    await settle(a, *everyone)
+    await settle(c, *everyone)
+
+    for member in everyone:
+        assert sorted(member.events()) == ["from-a", "from-c"], member.id
+
+
+async def test_one_message_published_per_target_room(
+    cluster: Factory, redis_server: RedisServer, prefix: str
+) -> None:
+    a, b = await cluster(), await cluster()
+    members = [FakeMember(f"m{i}") for i in range(20)]
+    for i, member in enumerate(members):
+        await (a if i % 2 else b).connect(member)
+        await (a if i % 2 else b).join(member, "big")
+        await (a if i % 2 else b).join(member, "other")
+    redis = Redis.from_url(redis_server.url)
+    pubsub = redis.pubsub()
+    await pubsub.psubscribe(f"{prefix}:*")
+    await until_async(lambda: _next_is(pubsub, "psubscribe"))
+
+    await a.broadcast(frame("once"), ["big", "other"])
+
+    seen = []
+    while len(seen) < 2:
+        message = await pubsub.get_message(timeout=WAIT)
+        assert message is not None
+        if message["type"] == "pmessage":
+            seen.append(message["channel"].decode())
+    assert await pubsub.get_message(timeout=0.2) is None
+    assert sorted(seen) == [f"{prefix}:r:big", f"{prefix}:r:other"]
+    await settle(a, *members)
+    assert all(m.events() == ["once"] for m in members)
+    await pubsub.aclose()
+    await redis.aclose()
+
+
+async def _next_is(pubsub: Any, kind: str) -> bool:
+    message = await pubsub.get_message(timeout=0.1)
+    return message is not None and message["type"] == kind
+
+
+async def test_emit_to_a_connection_id_on_another_node(cluster: Factory) -> None:
+    a, b = await cluster(), await cluster()
+    alice, bob = FakeMember("alice"), FakeMember("bob")
+    await a.connect(alice)
+    await b.connect(bob)
+
+    await a.broadcast(frame("direct"), [bob.id])
+
+    await until(lambda: bob.events() == ["direct"])
+    await settle(a, alice)
+    assert alice.events() == []
+
+
+async def test_skip_applies_on_every_node(cluster: Factory) -> None:
+    a, b = await cluster(), await cluster()
+    alice, bob, carol = FakeMember("alice"), FakeMember("bob"), FakeMember("carol")
+    await a.connect(alice)
+    await b.connect(bob)
+    await b.connect(carol)
+    for manager, member in ((a, alice), (b, bob), (b, carol)):
+        await manager.join(member, "room")
+
+    await a.broadcast(frame("not-bob"), ["room"], skip="bob")
+    await a.broadcast(frame("everyone-but-carol"), None, skip="carol")
+
+    await settle(a, alice, bob, carol)
+    assert alice.events() == ["not-bob", "everyone-but-carol"]
+    assert bob.events() == ["everyone-but-carol"]
+    assert carol.events() == ["not-bob"]
+
+
+async def test_broadcast_to_everyone_and_to_nobody(cluster: Factory) -> None:
+    a, b = await cluster(), await cluster()
+    alice, bob = FakeMember("alice"), FakeMember("bob")
+    await a.connect(alice)
+    await b.connect(bob)
+
+    await b.broadcast(frame("nobody"), [])
+    await b.broadcast(frame("empty-room"), ["nobody-here"])
+    await b.broadcast(frame("all"))
+
+    await settle(b, alice, bob)
+    assert alice.events() == ["all"]
+    assert bob.events() == ["all"]
+
+
+async def test_leave_and_disconnect_stop_delivery_across_nodes(cluster: Factory) -> None:
+    a, b = await cluster(), await cluster()
+    alice, bob = FakeMember("alice"), FakeMember("bob")
+    await a.connect(alice)
+    await b.connect(bob)
+    await b.join(bob, "room")
+    await b.leave(bob, "room")
+    await a.broadcast(frame("after-leave"), ["room"])
+    await settle(a, bob)
+    await b.disconnect(bob)
+    await b.disconnect(bob)
+    await a.broadcast(frame("after-disconnect"), [bob.id])
+    await b.join(bob, "room")  # not connected: ignored
+    await b.leave(bob, "room")
+
+    await settle(a, alice)
+    assert bob.events() == []
+    assert await a.members(bob.id) == set()
+    assert await a.members("room") == set()
+
+
+async def test_members_and_rooms_of_answer_for_the_cluster(cluster: Factory) -> None:
+    a, b = await cluster(), await cluster()
+    alice, bob = FakeMember("alice"), FakeMember("bob:with:colons")
+    await a.connect(alice)
+    await b.connect(bob)
+    await a.join(alice, "room")
+    await b.join(bob, "room")
+    await b.join(bob, "room:2")
+
+    assert await a.members("room") == {"alice", "bob:with:colons"}
+    assert await b.members("room") == {"alice", "bob:with:colons"}
+    assert await a.members("room:2") == {"bob:with:colons"}
+    assert await a.rooms_of(bob.id) == {"bob:with:colons", "room", "room:2"}
+    assert await b.rooms_of(alice.id) == {"alice", "room"}
+    assert await a.rooms_of("nobody") == set()
+
+    await b.leave(bob, "room")
+    assert await a.members("room") == {"alice"}
+    await b.disconnect(bob)
+    assert await a.rooms_of(bob.id) == set()
+    assert await a.members("room:2") == set()
+
+
+async def test_members_of_a_dead_node_expire(
+    cluster: Factory, redis_server: RedisServer, prefix: str
+) -> None:
+    a, b = await cluster(), await cluster()
+    alice, bob = FakeMember("alice"), FakeMember("bob")
+    await a.connect(alice)
+    await b.connect(bob)
+    await b.join(bob, "room")
+    await a.join(alice, "room")
+    assert await a.members("room") == {"alice", "bob"}
+
+    await _crash(b)  # no clean-up: as after kill -9
+
+    await until_async(lambda: _equals(a.members("room"), {"alice"}), timeout=b.node_ttl + WAIT)
+    assert await a.rooms_of("bob") == set()
+    redis = Redis.from_url(redis_server.url)
+    left = await redis.keys(f"{prefix}:*{b.node_id}*")
+    left += await redis.keys(f"{prefix}:*bob")
+    await redis.aclose()
+    assert left == []
+
+
+async def _equals(value: Awaitable[set[str]], expected: set[str]) -> bool:
+    return await value == expected
+
+
+async def _crash(manager: RedisRoomManager) -> None:
+    """Stop a manager the way kill -9 does: no goodbye to Redis."""
+    tasks, manager._tasks = manager._tasks, []
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert manager._redis is not None
+    await manager._redis.aclose()
+
+
+async def test_external_emitter_reaches_rooms_and_ids(
+    cluster: Factory, redis_server: RedisServer, prefix: str
+) -> None:
+    a, b = await cluster(), await cluster()
+    alice, bob = FakeMember("alice"), FakeMember("bob")
+    await a.connect(alice)
+    await b.connect(bob)
+    await a.join(alice, "news")
+    await b.join(bob, "news")
+
+    async with RedisEmitter(redis_server.url, channel_prefix=prefix) as emitter:
+        await emitter.broadcast("headline", {"n": 1}, to=["news", "alice"])
+        await emitter.emit("bob", "direct", [1, 2])
+        await emitter.broadcast("everyone")
+        await emitter.broadcast("no-one", to=[])
+        with pytest.raises(ValueError, match="reserved"):
+            await emitter.broadcast("ms:ack", to=["news"])
+
+    await until(lambda: len(alice.frames) == 2 and len(bob.frames) == 3)
+    await settle(a, alice, bob)
+    assert alice.frames == [frame("headline", {"n": 1}), frame("everyone")]
+    assert bob.frames == [frame("headline", {"n": 1}), frame("direct", [1, 2]), frame("everyone")]
+
+
+async def test_channel_prefixes_keep_applications_apart(
+    cluster: Factory, redis_server: RedisServer
+) -> None:
+    a = await cluster(channel_prefix="app-one")
+    b = await cluster(channel_prefix="app-two")
+    alice, bob = FakeMember("alice"), FakeMember("bob")
+    await a.connect(alice)
+    await b.connect(bob)
+    await a.join(alice, "room")
+    await b.join(bob, "room")
+
+    await a.broadcast(frame("one"), ["room"])
+    await a.broadcast(frame("one-all"))
+    await b.broadcast(frame("two"), ["room"])
+
+    await settle(a, alice)
+    await settle(b, bob)
+    assert alice.events() == ["one", "one-all"]
+    assert bob.events() == ["two"]
+    assert await a.members("room") == {"alice"}
+
+
+async def test_url_with_password_and_database(cluster: Factory) -> None:
+    server = RedisServer(redis_binary(), "--requirepass", "s3cret")
+    server.start()
+    try:
+        url = f"redis://:s3cret@127.0.0.1:{server.port}/3"
+        a, b = await cluster(url), await cluster(url)
+        alice, bob = FakeMember("alice"), FakeMember("bob")
+        await a.connect(alice)
+        await b.connect(bob)
+        await a.broadcast(frame("secret"), ["bob"])
+        await until(lambda: bob.events() == ["secret"])
+        assert a.redis_available
+        assert server.command("SELECT", "3").startswith("+OK")
+        redis = Redis.from_url(url)
+        assert await redis.exists(f"{a.channel_prefix}:node:{a.node_id}") == 1
+        await redis.aclose()
+
+        wrong = await cluster(f"redis://:wrong@127.0.0.1:{server.port}/3")
+        assert not wrong.redis_available  # refused, but the manager keeps running locally
+        carol = FakeMember("carol")
+        await wrong.connect(carol)
+        await wrong.broadcast(frame("local"), ["carol"])
+        assert carol.events() == ["local"]
+        await wrong.stop()
+        await a.stop()
+        await b.stop()
+    finally:
+        server.stop()
+
+
+async def test_foreign_messages_on_our_channels_are_ignored(
+    cluster: Factory, redis_server: RedisServer, prefix: str
+) -> None:
+    a, b = await cluster(), await cluster()
+    alice = FakeMember("alice")
+    await a.connect(alice)
+    redis = Redis.from_url(redis_server.url)
+    for junk in (b"junk", b"[1]\n", b'["x","y",null,null]\n{}', b"\xff\xfe", b"[1,2,null,5]\nx"):
+        await redis.publish(f"{prefix}:r:alice", junk)
+    await redis.publish(f"{prefix}:r:alice", _pack("someone", frame("other-room"), ["x"], None))
+    await redis.aclose()
+
+    await settle(b, alice)
+    assert alice.events() == []
+    assert a.redis_available
+
+
+def test_message_format_round_trips() -> None:
+    data = _pack("n" * 32, frame("e", {"k": "line\nbreak"}), ["a", "b\nc"], "s")
+    assert _unpack(data) == ("n" * 32, "s", ["a", "b\nc"], frame("e", {"k": "line\nbreak"}))
+    assert _unpack(_pack("n", "{}", None, None)) == ("n", None, None, "{}")
+    for bad in (b"[2,1,null,null]\n{}", b"[1,1,null,null]\n{}", b"{}\n{}", b"[1,null,null]"):
+        with pytest.raises(ValueError, match="microsockets message"):
+            _unpack(bad)
+
+
+def test_constructor_refuses_bad_settings() -> None:
+    for options in (
+        {"node_ttl": 0},
+        {"operation_timeout": 0},
+        {"max_pending": 0},
+        {"reconnect_delays": ()},
+        {"node_ttl": 1, "heartbeat_interval": 2},
+        {"channel_prefix": ""},
+    ):
+        with pytest.raises(ValueError, match="must"):
+            RedisRoomManager("redis://127.0.0.1:1/0", **options)
+
+
+async def test_works_locally_before_start_and_after_stop(redis_server: RedisServer) -> None:
+    manager = RedisRoomManager(redis_server.url, **FAST)
+    alice = FakeMember("alice")
+    await manager.connect(alice)
+    await manager.join(alice, "room")
+    await manager.broadcast(frame("local"), ["room"])
+    assert alice.events() == ["local"]
+    assert await manager.members("room") == {"alice"}
+    await manager.stop()  # never started: nothing to do
+    await manager.start()
+    await manager.start()  # idempotent
+    assert await manager.members("room") == {"alice"}
+    await manager.stop()
+    await manager.broadcast(frame("still-local"), ["room"])
+    assert alice.events() == ["local", "still-local"]
+
+
+async def test_stop_erases_this_node_from_redis(
+    cluster: Factory, redis_server: RedisServer, prefix: str
+) -> None:
+    a, b = await cluster(), await cluster()
+    bob = FakeMember("bob")
+    await b.connect(bob)
+    await b.join(bob, "room")
+    assert await a.members("room") == {"bob"}
+    await b.stop()
+    assert await a.members("room") == set()
+    redis = Redis.from_url(redis_server.url)
+    assert await redis.keys(f"{prefix}:*{b.node_id}*") == []
+    await redis.aclose()
+
+
+# -- Redis going away --------------------------------------------------------------------------
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "microsockets.rooms.redis" and r.levelno >= logging.WARNING
+    ]
+
+
+async def test_redis_restart_keeps_local_delivery_and_resumes(
+    cluster: Factory, own_redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "microsockets.rooms.redis")
+    server = own_redis_server
+    a, b = await cluster(server.url), await cluster(server.url)
+    alice, bob, carol = FakeMember("alice"), FakeMember("bob"), FakeMember("carol")
+    await a.connect(alice)
+    await a.connect(carol)
+    await b.connect(bob)
+    for manager, member in ((a, alice), (a, carol), (b, bob)):
+        await manager.join(member, "room")
+
+    server.stop()
+    for i in range(200):
+        await a.broadcast(frame(f"down-{i}"), ["room"], skip="carol")
+    assert alice.events() == [f"down-{i}" for i in range(200)]
+    await until(lambda: not a.redis_available and not b.redis_available)
+    assert await a.members("room") == {"alice", "carol"}  # this node's view while Redis is away
+    await a.join(alice, "joined-while-down")
+    await b.disconnect(bob)
+    await b.connect(bob)
+    await b.join(bob, "room")
+    await asyncio.sleep(0.3)  # several back-off rounds while the server is down
+    down_warnings = _warnings(caplog)
+    assert len(down_warnings) == 2  # one per node, however many messages and retries
+    assert all("local delivery continues" in w for w in down_warnings)
+
+    server.start()
+    await until(lambda: a.redis_available and b.redis_available)
+    await until_async(lambda: _equals(b.members("room"), {"alice", "bob", "carol"}))
+    assert await b.rooms_of("alice") == {"alice", "room", "joined-while-down"}
+    alice.frames.clear()
+    await a.broadcast(frame("back"), ["room"])
+    await until(lambda: bob.events()[-1:] == ["back"])
+    await settle(a, alice, bob)
+    assert alice.events() == ["back"]
+    assert len(a._outbox) == 0
+    recovered = [w for w in _warnings(caplog) if "reachable again" in w]
+    assert len(recovered) == 2
+
+
+async def test_publish_never_waits_and_the_queue_is_bounded(
+    cluster: Factory, own_redis_server: RedisServer
+) -> None:
+    a = await cluster(own_redis_server.url, max_pending=100)
+    alice = FakeMember("alice")
+    await a.connect(alice)
+    own_redis_server.stop()
+    for i in range(5000):
+        await a.broadcast(frame(f"m{i}"), ["alice", "elsewhere"])
+    assert len(alice.frames) == 5000
+    assert len(a._outbox) <= 100
+
+
+async def test_start_with_redis_down_then_up(cluster: Factory) -> None:
+    server = RedisServer(redis_binary())
+    a = await cluster(server.url)
+    b: RedisRoomManager | None = None
+    try:
+        alice = FakeMember("alice")
+        await a.connect(alice)
+        await a.join(alice, "room")
+        assert not a.redis_available
+        server.start()
+        await until(lambda: a.redis_available)
+        b = await cluster(server.url)
+        assert await b.members("room") == {"alice"}
+        await b.broadcast(frame("hi"), ["room"])
+        await until(lambda: alice.events() == ["hi"])
+    finally:
+        await a.stop()
+        if b is not None:
+            await b.stop()
+        server.stop()
+
+
+async def test_subscriber_killed_by_redis_reconnects(
+    cluster: Factory, own_redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis drops subscribers past their output buffer limit; CLIENT KILL does the same."""
+    caplog.set_level(logging.INFO, "microsockets.rooms.redis")
+    a, b = await cluster(own_redis_server.url), await cluster(own_redis_server.url)
+    alice, bob = FakeMember("alice"), FakeMember("bob")
+    await a.connect(alice)
+    await b.connect(bob)
+    await b.join(bob, "room")
+
+    assert own_redis_server.command("CLIENT", "KILL", "TYPE", "pubsub") == ":2"
+
+    async def delivered() -> bool:
+        await a.broadcast(frame("ping"), ["room"])
+        await asyncio.sleep(0.02)
+        return "ping" in bob.events()
+
+    await until_async(delivered)
+    await until(lambda: a.redis_available and b.redis_available)
+    warnings = _warnings(caplog)
+    assert len([w for w in warnings if "pub/sub link failed" in w]) == 2
+    assert len([w for w in warnings if "reachable again" in w]) == 2
+
+
+async def test_output_buffer_limit_disconnect_recovers(
+    cluster: Factory, own_redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real pub/sub output-buffer overflow: a stalled subscriber is dropped, then recovers."""
+    caplog.set_level(logging.INFO, "microsockets.rooms.redis")
+    server = own_redis_server
+    assert server.command("CONFIG", "SET", "client-output-buffer-limit", "pubsub 64kb 0 0")
+    a, b = await cluster(server.url), await cluster(server.url)
+    bob = FakeMember("bob")
+    await b.connect(bob)
+    channel = f"{a.channel_prefix}:r:bob"
+    big = _pack("x" * 32, frame("big", "x" * 60_000), ["bob"], None)
+    stalled, flooded = threading.Event(), threading.Event()
+
+    def flood() -> None:
+        stalled.wait(WAIT)
+        client = SyncRedis.from_url(server.url)
+        for _ in range(300):  # 18 MB while the subscriber's event loop is stuck
+            client.publish(channel, big)
+        client.close()
+        flooded.set()
+
+    real_receive = b._receive
+
+    def stuck_receive(channel: bytes, data: bytes) -> None:
+        b._receive = real_receive  # type: ignore[method-assign]
+        stalled.set()
+        flooded.wait(WAIT)  # blocks the whole loop, as a slow consumer would
+
+    b._receive = stuck_receive  # type: ignore[method-assign]
+    thread = threading.Thread(target=flood)
+    thread.start()
+    client = Redis.from_url(server.url)
+    await client.publish(channel, big)
+    await client.aclose()
+    await until(flooded.is_set)
+    thread.join(WAIT)
+
+    async def delivered() -> bool:
+        await a.broadcast(frame("after"), ["bob"])
+        await asyncio.sleep(0.02)
+        return "after" in bob.events()
+
+    await until_async(delivered)
+    assert any("pub/sub link failed" in w for w in _warnings(caplog))
