@@ -320,16 +320,22 @@ async def test_external_emitter_reaches_rooms_and_ids(
 
     async with RedisEmitter(redis_server.url, channel_prefix=prefix) as emitter:
         await emitter.broadcast("headline", {"n": 1}, to=["news", "alice"])
-        await emitter.emit("bob", "direct", [1, 2])
+        await emitter.broadcast("skipped", to="news", skip="alice")
+        await emitter.emit("direct", [1, 2], to="bob")
         await emitter.broadcast("everyone")
         await emitter.broadcast("no-one", to=[])
         with pytest.raises(ValueError, match="reserved"):
             await emitter.broadcast("ms:ack", to=["news"])
 
-    await until(lambda: len(alice.frames) == 2 and len(bob.frames) == 3)
+    await until(lambda: len(alice.frames) == 2 and len(bob.frames) == 4)
     await settle(a, alice, bob)
     assert alice.frames == [frame("headline", {"n": 1}), frame("everyone")]
-    assert bob.frames == [frame("headline", {"n": 1}), frame("direct", [1, 2]), frame("everyone")]
+    assert bob.frames == [
+        frame("headline", {"n": 1}),
+        frame("skipped"),
+        frame("direct", [1, 2]),
+        frame("everyone"),
+    ]
 
 
 async def test_channel_prefixes_keep_applications_apart(

@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 
 from ..codec import DEFAULT, Codec
 from ..protocol import Protocol, check_event_name
+from ..socket import target_rooms
 from ..types import JSON
 from .base import Member
 from .memory import MemoryRoomManager
@@ -753,7 +754,8 @@ class RedisEmitter:
     """Sends events to the rooms of a cluster from code that holds no connections.
 
     For scripts and worker processes: `await emitter.broadcast("news", data, to=["lobby"])`.
-    Every connection is in the room named by its id, so `to=[connection_id]` reaches one.
+    Every connection is in the room named by its id, so `emit(event, payload, to=id)` (or
+    `to=[connection_id]`) reaches one.
     Raises redis.exceptions.RedisError (or TimeoutError) when Redis cannot take a message.
     """
 
@@ -776,16 +778,19 @@ class RedisEmitter:
         self,
         event: str,
         payload: JSON = "",
-        to: Collection[str] | None = None,
+        to: str | Iterable[str] | None = None,
         skip: str | None = None,
     ) -> None:
-        """Send an event to every member of the rooms `to` (None: everyone), once each."""
-        check_event_name(event)
-        await self.publish_frame(self._protocol.encode(event, payload), to, skip)
+        """Send an event to every member of the rooms `to` (None: everyone) but `skip`, once each.
 
-    async def emit(self, connection_id: str, event: str, payload: JSON = "") -> None:
-        """Send an event to one connection, wherever it is connected."""
-        await self.broadcast(event, payload, to=[connection_id])
+        The same arguments as `Application.broadcast`.
+        """
+        check_event_name(event)
+        await self.publish_frame(self._protocol.encode(event, payload), target_rooms(to), skip)
+
+    async def emit(self, event: str, payload: JSON = "", *, to: str) -> None:
+        """Send an event to the one connection whose id is `to`, wherever it is connected."""
+        await self.broadcast(event, payload, to=(to,))
 
     async def publish_frame(
         self, frame: str, to: Collection[str] | None = None, skip: str | None = None

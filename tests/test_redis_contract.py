@@ -1,0 +1,64 @@
+"""The room-manager contract suite (tests/test_rooms_contract.py) run against RedisRoomManager.
+
+Every contract test that takes the `manager` fixture runs here again with a started Redis
+manager, on one node and as seen from a second node of the same cluster.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator
+
+import pytest
+
+from microsockets.rooms import BaseRoomManager
+from microsockets.rooms.redis import RedisRoomManager
+from tests import test_rooms_contract as contract
+
+pytest.register_assert_rewrite("tests.redis_server")
+from tests.redis_server import RedisServer  # noqa: E402
+
+pytest_plugins = ["tests.redis_server"]
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
+
+connect = contract.connect
+globals().update(
+    {
+        name: test
+        for name, test in vars(contract).items()
+        if name.startswith("test_") and "manager" in inspect.signature(test).parameters
+    }
+)
+
+
+class _ClusterView(RedisRoomManager):
+    """A node whose `members`/`rooms_of` answer from another node: the cluster-wide view."""
+
+    viewer: RedisRoomManager
+
+    async def members(self, room: str) -> set[str]:
+        return await self.viewer.members(room)
+
+    async def rooms_of(self, member_id: str) -> set[str]:
+        return await self.viewer.rooms_of(member_id)
+
+
+@pytest.fixture(params=["one-node", "seen-from-another-node"])
+async def manager(
+    request: pytest.FixtureRequest, redis_server: RedisServer, prefix: str
+) -> AsyncIterator[BaseRoomManager]:
+    options = {"channel_prefix": prefix, "node_ttl": 2.0, "operation_timeout": 1.0}
+    if request.param == "one-node":
+        made = RedisRoomManager(redis_server.url, **options)
+        await made.start()
+        yield made
+        await made.stop()
+        return
+    viewer = RedisRoomManager(redis_server.url, **options)
+    node = _ClusterView(redis_server.url, **options)
+    node.viewer = viewer
+    await viewer.start()
+    await node.start()
+    yield node
+    await node.stop()
+    await viewer.stop()
