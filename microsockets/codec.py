@@ -40,11 +40,26 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _finite_int(text: str) -> int:
+    """An integer a double can hold (as orjson requires); longer digit strings never convert."""
+    if len(text) > 310:  # 10**309 and beyond: past the largest double, whatever the digits
+        raise DecodeError("number too large for a double")
+    value = int(text)
+    if len(text) > 308:
+        try:
+            float(value)  # rounds as a JSON parser would; past the largest double: overflow
+        except OverflowError:
+            raise DecodeError("number too large for a double") from None
+    return value
+
+
 def _refuse_constant(name: str) -> JSON:
     raise DecodeError(f"{name} is not valid JSON")
 
 
-_decoder = json.JSONDecoder(parse_float=_finite_float, parse_constant=_refuse_constant)
+_decoder = json.JSONDecoder(
+    parse_float=_finite_float, parse_int=_finite_int, parse_constant=_refuse_constant
+)
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
