@@ -424,6 +424,7 @@ def test_constructor_refuses_bad_settings() -> None:
         {"reconnect_delays": ()},
         {"node_ttl": 1, "heartbeat_interval": 2},
         {"channel_prefix": ""},
+        {"max_connections": 1},
     ):
         with pytest.raises(ValueError, match="must"):
             RedisRoomManager("redis://127.0.0.1:1/0", **options)

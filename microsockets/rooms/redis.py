@@ -32,6 +32,7 @@ from typing import Any, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
@@ -159,14 +160,20 @@ def _targets(to: Collection[str]) -> list[str]:
     return list(dict.fromkeys(to))
 
 
-def _redis_options(operation_timeout: float, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+def _client(
+    url: str, timeout: float, max_connections: int, extra: Mapping[str, Any] | None
+) -> Redis:
+    """A client whose calls fail within `timeout` instead of retrying, and whose pool makes
+    callers wait (up to `timeout`) rather than fail when all its connections are busy."""
     options: dict[str, Any] = {
-        "socket_timeout": operation_timeout,
-        "socket_connect_timeout": operation_timeout,
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
         "retry": Retry(NoBackoff(), 0),
+        "max_connections": max_connections,
+        "timeout": timeout,
     }
     options.update(extra or {})
-    return options
+    return Redis.from_pool(BlockingConnectionPool.from_url(url, **options))
 
 
 class _Outage:
@@ -227,6 +234,7 @@ class RedisRoomManager(MemoryRoomManager):
         max_pending: int = 10_000,
         pending_timeout: float = 10.0,
         reconnect_delays: Sequence[float] = DEFAULT_RECONNECT_DELAYS,
+        max_connections: int = 32,
         redis_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -235,6 +243,8 @@ class RedisRoomManager(MemoryRoomManager):
                 "node_ttl and operation_timeout must be positive, max_pending at least 1, "
                 "and reconnect_delays non-empty"
             )
+        if max_connections < 2:
+            raise ValueError("max_connections must be at least 2 (one is held by pub/sub)")
         self.url = url
         self.node_ttl = node_ttl
         self.heartbeat_interval = node_ttl / 3 if heartbeat_interval is None else heartbeat_interval
@@ -246,7 +256,8 @@ class RedisRoomManager(MemoryRoomManager):
         self.node_id = uuid.uuid4().hex
         self._pid = os.getpid()
         self._names = _Names(channel_prefix)
-        self._options = _redis_options(operation_timeout, redis_options)
+        self.max_connections = max_connections
+        self._redis_options = redis_options
         self._redis: Redis | None = None
         self._pubsub: PubSub | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -291,7 +302,9 @@ class RedisRoomManager(MemoryRoomManager):
         self._subscribed = asyncio.Event()
         self._wake_heartbeat = asyncio.Event()
         self._closing = False
-        self._redis = Redis.from_url(self.url, **self._options)
+        self._redis = _client(
+            self.url, self.operation_timeout, self.max_connections, self._redis_options
+        )
         self._purge = self._redis.register_script(_PURGE)
         self._dirty = True
         self._tasks = [
@@ -766,13 +779,14 @@ class RedisEmitter:
         channel_prefix: str = "microsockets",
         codec: Codec = DEFAULT,
         timeout: float = 5.0,
+        max_connections: int = 8,
         redis_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.node_id = uuid.uuid4().hex
         self.timeout = timeout
         self._names = _Names(channel_prefix)
         self._protocol = Protocol(codec=codec)
-        self._redis = Redis.from_url(url, **_redis_options(timeout, redis_options))
+        self._redis = _client(url, timeout, max_connections, redis_options)
 
     async def broadcast(
         self,
