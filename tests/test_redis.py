@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -620,3 +622,42 @@ async def test_output_buffer_limit_disconnect_recovers(
 
     await until_async(delivered)
     assert any("pub/sub link failed" in w for w in _warnings(caplog))
+
+
+async def test_a_hung_redis_never_blocks_publishers(
+    cluster: Factory, own_redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGSTOP freezes Redis like a stuck server or a dead network path: nothing answers."""
+    caplog.set_level(logging.INFO, "microsockets.rooms.redis")
+    server = own_redis_server
+    assert server.process is not None
+    a, b = await cluster(server.url), await cluster(server.url)
+    alice, bob = FakeMember("alice"), FakeMember("bob")
+    await a.connect(alice)
+    await b.connect(bob)
+    await a.join(alice, "room")
+    await b.join(bob, "room")
+
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        for i in range(200):
+            await a.broadcast(frame(f"m{i}"), ["room"])
+        assert len(alice.frames) == 200
+        await a.join(alice, "frozen")  # gives up after operation_timeout
+        assert await a.members("frozen") == {"alice"}
+
+        def both_links_down(node: RedisRoomManager) -> bool:
+            return not node._commands_ok.is_set() and not node._subscribed.is_set()
+
+        await until(lambda: both_links_down(a) and both_links_down(b))
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+
+    await until(lambda: a.redis_available and b.redis_available)
+    bob.frames.clear()
+    await a.broadcast(frame("thawed"), ["room"])
+    await until(lambda: "thawed" in bob.events())
+    assert await b.members("frozen") == {"alice"}
+    warnings = _warnings(caplog)
+    assert len([w for w in warnings if "link failed" in w]) == 2
+    assert len([w for w in warnings if "reachable again" in w]) == 2

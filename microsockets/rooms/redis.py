@@ -173,6 +173,7 @@ def _client(
         "timeout": timeout,
     }
     options.update(extra or {})
+    options["decode_responses"] = False  # channels and messages are handled as bytes
     return Redis.from_pool(BlockingConnectionPool.from_url(url, **options))
 
 
@@ -389,7 +390,7 @@ class RedisRoomManager(MemoryRoomManager):
                     pipe.sadd(names.members(room), self._entry(member.id)),
                 )
             ),
-            self._watch([room]) if len(self._rooms[room]) == 1 else _nothing(),
+            self._watch([room]) if len(self._rooms[room]) == 1 else self._confirmed(room),
         )
 
     async def leave(self, member: Member, room: str) -> None:
@@ -405,7 +406,7 @@ class RedisRoomManager(MemoryRoomManager):
                     pipe.srem(names.members(room), self._entry(member.id)),
                 )
             ),
-            self._unwatch([room]) if room not in self._rooms else _nothing(),
+            self._unwatch([] if room in self._rooms else [room]),
         )
 
     async def members(self, room: str) -> set[str]:
@@ -510,7 +511,8 @@ class RedisRoomManager(MemoryRoomManager):
         failures = 0
         while not self._closing:
             try:
-                await _within(self._heartbeat(redis), self.operation_timeout * 2)
+                budget = self.operation_timeout * (2 + len(self._memberships) // 10_000)
+                await _within(self._heartbeat(redis), budget)
             except _REDIS_ERRORS as exc:
                 if self._closing:
                     return
@@ -722,6 +724,12 @@ class RedisRoomManager(MemoryRoomManager):
             return  # the subscriber sees the broken connection and resubscribes
         await asyncio.wait(waiting, timeout=self.operation_timeout)
 
+    async def _confirmed(self, room: str) -> None:
+        """Wait for a subscription another join started, if Redis has not confirmed it yet."""
+        future = self._confirmations.get(self._names.channel(room).encode())
+        if future is not None:
+            await asyncio.wait([future], timeout=self.operation_timeout)
+
     async def _unwatch(self, rooms: Sequence[str]) -> None:
         pubsub = self._pubsub
         if rooms and pubsub is not None:
@@ -757,10 +765,6 @@ class RedisRoomManager(MemoryRoomManager):
         assert self._purge is not None
         await self._purge(args=[self._names.prefix, self.node_id, "1"], client=redis)
         await redis.delete(self._names.heartbeat(self.node_id))
-
-
-async def _nothing() -> None:
-    return None
 
 
 class RedisEmitter:
