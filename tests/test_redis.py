@@ -661,3 +661,22 @@ async def test_a_hung_redis_never_blocks_publishers(
     warnings = _warnings(caplog)
     assert len([w for w in warnings if "link failed" in w]) == 2
     assert len([w for w in warnings if "reachable again" in w]) == 2
+
+
+async def test_a_failing_member_does_not_stop_delivery_from_redis(
+    cluster: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = await cluster(), await cluster()
+    broken, bob = FakeMember("broken"), FakeMember("bob")
+
+    def explode(frame: str) -> None:
+        raise RuntimeError("boom")
+
+    broken.send_frame = explode  # type: ignore[method-assign]
+    await b.connect(broken)
+    await b.connect(bob)
+    await a.broadcast(frame("first"), ["broken"])
+    await a.broadcast(frame("second"), ["bob"])
+
+    await until(lambda: bob.events() == ["second"])
+    assert "delivering a message from Redis failed" in caplog.text

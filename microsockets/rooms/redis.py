@@ -513,7 +513,7 @@ class RedisRoomManager(MemoryRoomManager):
             try:
                 budget = self.operation_timeout * (2 + len(self._memberships) // 10_000)
                 await _within(self._heartbeat(redis), budget)
-            except _REDIS_ERRORS as exc:
+            except Exception as exc:  # a background task must outlive any failure
                 if self._closing:
                     return
                 self._commands_failed(exc)
@@ -579,7 +579,7 @@ class RedisRoomManager(MemoryRoomManager):
                 channels = [self._names.all, *map(self._names.channel, self._rooms)]
                 await pubsub.subscribe(*channels)
                 await self._listen(pubsub, channels[0].encode())
-            except _REDIS_ERRORS as exc:
+            except Exception as exc:  # a background task must outlive any failure
                 if self._closing:
                     return
                 if self._subscribed.is_set():
@@ -616,7 +616,10 @@ class RedisRoomManager(MemoryRoomManager):
             pinged = False
             kind = message["type"]
             if kind == "message":
-                self._receive(message["channel"], message["data"])
+                try:
+                    self._receive(message["channel"], message["data"])
+                except Exception:
+                    logger.exception("delivering a message from Redis failed")
             elif kind == "subscribe":
                 channel = message["channel"]
                 future = self._confirmations.pop(channel, None)
@@ -644,7 +647,7 @@ class RedisRoomManager(MemoryRoomManager):
                 pipe.publish(channel, data)
             try:
                 await _within(pipe.execute(), self.operation_timeout)
-            except _REDIS_ERRORS as exc:
+            except Exception as exc:  # a background task must outlive any failure
                 self._outage.dropped += len(batch)  # at most once: a batch is never resent
                 self._commands_failed(exc)
 
