@@ -680,3 +680,14 @@ async def test_a_failing_member_does_not_stop_delivery_from_redis(
 
     await until(lambda: bob.events() == ["second"])
     assert "delivering a message from Redis failed" in caplog.text
+
+
+async def test_stop_publishes_what_is_queued(cluster: Factory) -> None:
+    a, b = await cluster(), await cluster()
+    bob = FakeMember("bob")
+    await b.connect(bob)
+    for i in range(2000):
+        await a.broadcast(frame(f"m{i}"), ["bob"])
+    await a.stop()
+    await until(lambda: len(bob.frames) == 2000)
+    assert bob.events() == [f"m{i}" for i in range(2000)]

@@ -303,6 +303,10 @@ class RedisRoomManager(MemoryRoomManager):
         self._subscribed = asyncio.Event()
         self._wake_heartbeat = asyncio.Event()
         self._closing = False
+        if self._outbox:
+            self._outbox_ready.set()
+        else:
+            self._idle.set()
         self._redis = _client(
             self.url, self.operation_timeout, self.max_connections, self._redis_options
         )
@@ -326,7 +330,7 @@ class RedisRoomManager(MemoryRoomManager):
         self._closing = True
         for task in (heartbeat, subscriber):
             task.cancel()
-        if self._outbox and self._commands_ok.is_set():
+        if not self._idle.is_set() and self._commands_ok.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), self.operation_timeout)
         publisher.cancel()
@@ -633,7 +637,7 @@ class RedisRoomManager(MemoryRoomManager):
         """Drain the outbox in pipelined batches, in order, while the command link works."""
         redis = self._redis
         assert redis is not None
-        while not self._closing:
+        while not (self._closing and self._idle.is_set()):
             await self._outbox_ready.wait()
             await self._commands_ok.wait()
             batch = self._take_batch()
