@@ -691,3 +691,21 @@ async def test_stop_publishes_what_is_queued(cluster: Factory) -> None:
     await a.stop()
     await until(lambda: len(bob.frames) == 2000)
     assert bob.events() == [f"m{i}" for i in range(2000)]
+
+
+async def test_resync_after_an_outage_keeps_a_member_without_rooms(
+    cluster: Factory, own_redis_server: RedisServer
+) -> None:
+    a, b = await cluster(own_redis_server.url), await cluster(own_redis_server.url)
+    alice = FakeMember("alice")
+    await a.connect(alice)
+    await a.leave(alice, "alice")  # the contract allows it; rooms_of is then empty
+    await a.join(alice, "room")
+    own_redis_server.stop()
+    await a.leave(alice, "room")
+    await until(lambda: not a.redis_available)
+    own_redis_server.start()
+    await until(lambda: a.redis_available)
+    await until_async(lambda: _equals(b.members("room"), set()))
+    assert await b.rooms_of("alice") == set()
+    assert await a.rooms_of("alice") == set()

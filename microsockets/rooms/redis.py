@@ -561,7 +561,8 @@ class RedisRoomManager(MemoryRoomManager):
                     pipe.sadd(names.conns(self.node_id), *ids)
                 for member_id, rooms in self._memberships.items():
                     pipe.set(names.owner(member_id), self.node_id)
-                    pipe.sadd(names.rooms(member_id), *rooms)
+                    if rooms:
+                        pipe.sadd(names.rooms(member_id), *rooms)
                 for room, members in self._rooms.items():
                     pipe.sadd(names.members(room), *map(self._entry, members))
                 await pipe.execute()
