@@ -6,13 +6,16 @@ skip, except in CI (`CI=true`), where a missing redis-server is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -39,20 +42,41 @@ def redis_binary() -> str:
 
 
 class RedisServer:
-    """One redis-server process, with nothing saved to disk; can be stopped and restarted."""
+    """One redis-server process, with nothing saved to disk; can be stopped and restarted.
 
-    def __init__(self, binary: str, *extra_args: str) -> None:
+    With `tls_dir`, it serves TLS only, with a self-signed certificate for 127.0.0.1 made there.
+    """
+
+    def __init__(self, binary: str, *extra_args: str, tls_dir: Path | None = None) -> None:
         self.binary = binary
         self.port = free_port()
         self.extra_args = extra_args
         self.password: str | None = None
         if "--requirepass" in extra_args:
             self.password = extra_args[extra_args.index("--requirepass") + 1]
+        self.tls: ssl.SSLContext | None = None
+        self.ca_file: Path | None = None
+        if tls_dir is not None:
+            cert, key = tls_dir / "cert.pem", tls_dir / "key.pem"
+            openssl = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
+            files = ["-keyout", str(key), "-out", str(cert)]
+            subprocess.run(
+                [*openssl.split(), "-addext", "subjectAltName=IP:127.0.0.1", *files],
+                check=True,
+                capture_output=True,
+            )
+            self.ca_file = cert
+            self.tls = ssl.create_default_context(cafile=str(cert))
+            self.extra_args += ("--port", "0", "--tls-port", str(self.port))
+            self.extra_args += ("--tls-cert-file", str(cert), "--tls-key-file", str(key))
+            self.extra_args += ("--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no")
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
+        if self.ca_file is not None:
+            return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={self.ca_file}"
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
@@ -63,10 +87,10 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
-                "--port",
-                str(self.port),
                 "--bind",
                 "127.0.0.1",
+                "--port",
+                str(self.port),
                 *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
@@ -100,7 +124,10 @@ class RedisServer:
             f"*{len(c)}\r\n".encode() + b"".join(f"${len(a)}\r\n{a}\r\n".encode() for a in c)
             for c in commands
         )
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
+        with contextlib.ExitStack() as stack:
+            sock = stack.enter_context(socket.create_connection(("127.0.0.1", self.port), 2))
+            if self.tls is not None:
+                sock = stack.enter_context(self.tls.wrap_socket(sock, server_hostname="127.0.0.1"))
             sock.sendall(payload)
             data = b""
             while data.count(b"\r\n") < len(commands):

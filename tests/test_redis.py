@@ -9,9 +9,11 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import signal
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -373,7 +375,6 @@ async def test_url_with_password_and_database(cluster: Factory) -> None:
         await b.connect(bob)
         await a.broadcast(frame("secret"), ["bob"])
         await until(lambda: bob.events() == ["secret"])
-        assert a.redis_available
         assert server.command("SELECT", "3").startswith("+OK")
         redis = Redis.from_url(url)
         assert await redis.exists(f"{a.channel_prefix}:node:{a.node_id}") == 1
@@ -709,3 +710,24 @@ async def test_resync_after_an_outage_keeps_a_member_without_rooms(
     await until_async(lambda: _equals(b.members("room"), set()))
     assert await b.rooms_of("alice") == set()
     assert await a.rooms_of("alice") == set()
+
+
+async def test_tls_url(cluster: Factory, tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a certificate")
+    server = RedisServer(redis_binary(), tls_dir=tmp_path)
+    server.start()
+    try:
+        assert server.url.startswith("rediss://")
+        a, b = await cluster(server.url), await cluster(server.url)
+        await until(lambda: a.redis_available and b.redis_available)
+        alice, bob = FakeMember("alice"), FakeMember("bob")
+        await a.connect(alice)
+        await b.connect(bob)
+        await a.broadcast(frame("over-tls"), ["bob"])
+        await until(lambda: bob.events() == ["over-tls"])
+        assert await a.members("bob") == {"bob"}
+        await a.stop()
+        await b.stop()
+    finally:
+        server.stop()
