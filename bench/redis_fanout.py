@@ -1,7 +1,7 @@
 """Fan-out through Redis vs in memory: 1,000 receivers, one room, server-side broadcasts.
 
     python bench/redis_fanout.py                 # 1,000 receivers, 100 messages, 3 rounds
-    python bench/redis_fanout.py --receivers 50 --messages 20 --rounds 1   # a quick check
+    python bench/redis_fanout.py --smoke         # 50 receivers, 20 messages, 1 round
 
 Two set-ups, the same clients:
 - memory: one uvicorn process with the default MemoryRoomManager holds every receiver;
@@ -235,6 +235,10 @@ def start_redis() -> tuple[subprocess.Popen[Any], str]:
     return process, f"redis://127.0.0.1:{port}/0"
 
 
+def _give_up(signum: int, frame: object) -> None:
+    raise TimeoutError("the benchmark took longer than --timeout")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "serve", "receive"])
@@ -242,6 +246,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size", type=int, default=64, help="payload bytes per message")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check it runs")
+    parser.add_argument("--timeout", type=float, default=300.0, help="give up after (seconds)")
     parser.add_argument("--port", type=int)
     parser.add_argument("--redis")
     parser.add_argument("--prefix", default="bench")
@@ -254,6 +260,10 @@ def main() -> None:
     if args.mode == "receive":
         asyncio.run(receive(args.urls.split(","), args.count, args.messages, args.rounds))
         return
+    if args.smoke:
+        args.receivers, args.messages, args.rounds = 50, 20, 1
+    signal.signal(signal.SIGALRM, _give_up)
+    signal.setitimer(signal.ITIMER_REAL, args.timeout)
     redis_process, redis_url = start_redis()
     try:
         memory = run_setup("memory", 1, None, args)
