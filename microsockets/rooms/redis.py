@@ -766,7 +766,7 @@ class RedisRoomManager(MemoryRoomManager):
             except _REDIS_ERRORS as exc:
                 self._commands_failed(exc)
                 return
-            if erased >= 0:
+            if erased > 0:
                 logger.info("erased %d connections of dead node %s from Redis", erased, node)
 
     async def _erase_self(self, redis: Redis) -> None:
