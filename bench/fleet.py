@@ -8,15 +8,49 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import wsclient
 from dialects import Dialect
+from process import cpu_seconds
 
 ROOM = b'"bench"'
 # Source addresses spread over 127.0.0.2-9 so 10,000+ connections never run out of ports.
 SOURCES = [f"127.0.0.{i}" for i in range(2, 10)]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A server under test, as the generator sees it."""
+
+    key: str
+    port: int
+    dialect: Dialect
+    pid: int
+
+
+class Meter:
+    """Wall time and the CPU share of this process and of the server over one phase."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.t0 = time.perf_counter()
+        self.own0 = sum(os.times()[:2])
+        self.server0 = cpu_seconds(server_pid)
+
+    def shares(self, elapsed: float) -> dict[str, float]:
+        return {
+            "loadgen_cpu": (sum(os.times()[:2]) - self.own0) / elapsed,
+            "server_cpu": (cpu_seconds(self.server_pid) - self.server0) / elapsed,
+        }
+
+
+def make_pad(size: int) -> bytes:
+    """A pad that makes a server's `msg` frame about `size` bytes long."""
+    return b"x" * max(1, size - len(b'{"event":"msg","payload":{"seq":12345,"pad":""}}'))
 
 
 async def open_many(

@@ -1,7 +1,9 @@
 """The load generator: one process, one event loop, one scenario; prints its result as JSON.
 
-Usage: python loadgen.py SCENARIO --port P --dialect ms|sio --server-pid PID [--params JSON]
-run.py starts it pinned to its own core. uvloop is used when installed.
+Usage: python loadgen.py SCENARIO --targets JSON [--params JSON]
+where JSON lists the servers: [{"key": "ms2", "port": 8000, "dialect": "ms", "pid": 123}].
+fanout and echo take several servers and interleave their rounds (rates.py); idle and slow
+take one (scenarios.py). run.py starts it pinned to its own core. Uses uvloop when installed.
 """
 
 from __future__ import annotations
@@ -12,32 +14,38 @@ import json
 import resource
 import sys
 
+import rates
+import scenarios
 from dialects import DIALECTS
-from scenarios import SCENARIOS
+from fleet import Target
+
+SCENARIOS = {
+    "fanout": rates.fanout,
+    "echo": rates.echo,
+    "idle": scenarios.idle,
+    "slow": scenarios.slow,
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("scenario", choices=sorted(SCENARIOS))
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--dialect", choices=sorted(DIALECTS), default="ms")
-    parser.add_argument("--server-pid", type=int, required=True)
+    parser.add_argument("--targets", required=True, help="the servers, as JSON")
     parser.add_argument("--params", default="{}", help="keyword arguments of the scenario")
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    scenario = SCENARIOS[args.scenario](
-        args.port, DIALECTS[args.dialect], args.server_pid, **json.loads(args.params)
-    )
+    targets = [
+        Target(t["key"], t["port"], DIALECTS[t["dialect"]], t["pid"])
+        for t in json.loads(args.targets)
+    ]
+    scenario = SCENARIOS[args.scenario](targets, **json.loads(args.params))
     try:
         import uvloop
     except ImportError:
-        loop = "asyncio"
         result = asyncio.run(scenario)
     else:
-        loop = "uvloop"
         result = uvloop.run(scenario)
-    result["loadgen"] = {"loop": loop, "python": sys.version.split()[0]}
     json.dump(result, sys.stdout)
 
 

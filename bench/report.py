@@ -12,16 +12,20 @@ PEERS = ("ms1", "sio", "wsb", "node")
 METHOD = """\
 ## How it is measured
 
-- Each scenario starts a fresh server process pinned to core 0 (`taskset -c 0`) and one
-  load generator process pinned to core 1 (`bench/loadgen.py`: one asyncio event loop on
+- Servers run pinned to core 0 (`taskset -c 0`), one load generator process pinned to
+  core 1 (`bench/loadgen.py`: one asyncio event loop on
   uvloop, a minimal WebSocket client in `bench/wsclient.py` that parses frame headers in
   place and creates no object per frame). Both raise `RLIMIT_NOFILE` to the hard limit;
   clients connect from 127.0.0.2-9 so that ports never run short.
 - Every message carries a sequence number and a pad; after each timed phase every
   receiver's messages are decoded and checked for loss, duplication, order and content.
   A run with any problem makes `make bench` fail (listed under "Problems" below).
-- Repetitions: several timed rounds per scenario on the same connections after one
-  warm-up round; the tables give the median and, in brackets, the range (min-max).
+- Fan-out and echo: every server runs at once (idle ones cost no CPU); the generator
+  connects to all of them, runs a warm-up round on each, then timed round 1 on each server
+  in turn, round 2 starting with the next server, and so on. Load from elsewhere on the
+  machine thus falls on every server alike. Idle memory and slow consumer start a fresh
+  server for each run. The tables give the median of the timed rounds and, in brackets,
+  their range (min-max).
 - The same app (the events `join`, `publish`, `echo`) is written for each server:
   `bench/servers/ms_app.py` (microsockets 1.0.0 and 2.x), `sio_app.py`, `ws_broadcast.py`,
   `node_ws.js`. Messages are JSON text frames of about 100 bytes.
@@ -37,9 +41,12 @@ Scenarios:
    joined a room, minus the RSS after startup and a warm-up; divided by the count.
 4. **slow consumer**: fan-out to 100 receivers plus one whose socket stops being read
    (its receive buffer set to 4 KiB): the sender publishes the next 100 messages when the
-   reading receivers have all the previous ones, for 8 s with the extra receiver reading,
-   then for 8 s with it stalled. Reported: the readers' rate while stalled / while not,
-   the server's RSS over the stalled phase, and what happened to the stalled client.
+   reading receivers have all the previous ones, for 6 s with the extra receiver reading,
+   then for 6 s with it stalled. Messages here are ~1,000 bytes, so that the stalled
+   client's backlog (several MB) outgrows what the kernel's socket buffers absorb on
+   loopback (up to 4 MiB) and the server itself has to deal with it. Reported: the
+   readers' rate while stalled / while not, the server's RSS over the stalled phase, and
+   what happened to the stalled client.
 """
 
 

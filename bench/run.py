@@ -1,7 +1,8 @@
 """`make bench`: every server through every scenario, side by side, then the report.
 
-Each scenario gets a fresh server process pinned to core 0 and a load generator process
-(loadgen.py) pinned to core 1. Results go to bench/results/ (JSON), the report to
+Servers run pinned to core 0, the load generator (loadgen.py) pinned to core 1. For fan-out
+and echo all servers run at once and the generator interleaves their rounds; idle memory
+and slow consumer get a fresh server each. Results go to bench/results/ (JSON), the report to
 docs/benchmarks.md and the plots to docs/bench-*.png.
 
     python bench/run.py                 # the full run (about 10 minutes)
@@ -12,6 +13,7 @@ docs/benchmarks.md and the plots to docs/bench-*.png.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -28,56 +30,96 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 SERVER_CORE, LOADGEN_CORE = 0, 1
 
-# (name, scenario, parameters): the full run, and the smoke run of tests/test_bench_smoke.py.
-FULL = [
-    ("fanout-100", "fanout", {"receivers": 100, "messages": 100, "rounds": 7}),
-    ("fanout-1000", "fanout", {"receivers": 1000, "messages": 100, "rounds": 7}),
-    ("echo", "echo", {"clients": 100, "requests": 300, "rounds": 5}),
-    ("idle", "idle", {"counts": [1000, 10000]}),
-    ("slow", "slow", {"receivers": 100, "messages": 100, "seconds": 8.0}),
-]
-VARIANT_SCENARIOS = ("fanout-1000", "echo")
-SMOKE = [
-    ("fanout-100", "fanout", {"receivers": 20, "messages": 20, "rounds": 2}),
-    ("echo", "echo", {"clients": 5, "requests": 20, "rounds": 2}),
-    ("idle", "idle", {"counts": [20, 40], "settle": 0.2}),
-    ("slow", "slow", {"receivers": 10, "messages": 20, "seconds": 0.5, "grace": 0.5}),
-]
+# name: (loadgen scenario, parameters). fanout and echo run all servers at once, interleaved
+# round by round; idle and slow start a fresh server for each.
+FULL = {
+    "fanout-100": ("fanout", {"receivers": 100, "messages": 100, "rounds": 7}),
+    "fanout-1000": ("fanout", {"receivers": 1000, "messages": 100, "rounds": 7}),
+    "echo": ("echo", {"clients": 100, "requests": 300, "rounds": 7}),
+    "idle": ("idle", {"counts": [1000, 10000]}),
+    "slow": ("slow", {"receivers": 100, "messages": 100, "size": 1000, "seconds": 6.0}),
+}
+SMOKE = {
+    "fanout-100": ("fanout", {"receivers": 20, "messages": 20, "rounds": 2}),
+    "echo": ("echo", {"clients": 5, "requests": 20, "rounds": 2}),
+    "idle": ("idle", {"counts": [20, 40], "settle": 0.2}),
+    "slow": ("slow", {"receivers": 10, "messages": 20, "seconds": 0.5, "grace": 0.5}),
+}
+INTERLEAVED = ("fanout", "echo")
+VARIANT_SCENARIOS = ("fanout-1000", "echo")  # where the ms2 variants take part
 
 
-def run_scenario(
-    target: targets.Target, scenario: str, params: dict, loadgen_python: str, logs: Path
-) -> dict:
-    """One fresh server, one load generator run; the generator's JSON, or {"error": ...}."""
+def run_loadgen(
+    scenario: str,
+    params: dict,
+    servers: list[tuple[targets.Target, Server]],
+    python: str,
+    logs: Path,
+) -> dict[str, dict]:
+    """One load generator run against running servers: {target key: result}."""
+    described = [
+        {"key": t.key, "port": s.port, "dialect": t.dialect, "pid": s.pid} for t, s in servers
+    ]
+    argv = pinned(
+        [
+            python,
+            str(BENCH / "loadgen.py"),
+            scenario,
+            "--targets",
+            json.dumps(described),
+            "--params",
+            json.dumps(params),
+        ],
+        LOADGEN_CORE,
+    )
+    with open(logs / "loadgen.log", "ab") as log:
+        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=log, timeout=900)
+    if done.returncode != 0:
+        error = {"error": f"load generator exited with {done.returncode}; see {logs}/loadgen.log"}
+        return {t.key: error for t, _ in servers}
+    return json.loads(done.stdout)
+
+
+def start(target: targets.Target, logs: Path) -> Server:
     port = free_port()
-    with Server(
+    return Server(
         target.command(port),
         port,
         env=target.environ(),
         log=logs / f"{target.key}.log",
         core=SERVER_CORE,
-    ) as server:
-        argv = pinned(
-            [
-                loadgen_python,
-                str(BENCH / "loadgen.py"),
-                scenario,
-                "--port",
-                str(port),
-                "--dialect",
-                target.dialect,
-                "--server-pid",
-                str(server.pid),
-                "--params",
-                json.dumps(params),
-            ],
-            LOADGEN_CORE,
-        )
-        with open(logs / "loadgen.log", "ab") as log:
-            done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=log, timeout=600)
-    if done.returncode != 0:
-        return {"error": f"load generator exited with {done.returncode}; see {logs}/loadgen.log"}
-    return json.loads(done.stdout)
+    )
+
+
+def run_all(plan: dict, main: list, variants: list, python: str, logs: Path) -> dict:
+    """Every scenario of `plan` on its servers; {target key: {scenario name: result}}."""
+    results: dict[str, dict] = {t.key: {} for t in main + variants}
+    interleaved = [(n, sc, p) for n, (sc, p) in plan.items() if sc in INTERLEAVED]
+    with contextlib.ExitStack() as stack:
+        running = [(t, stack.enter_context(start(t, logs))) for t in main + variants]
+        for name, scenario, params in interleaved:
+            servers = [(t, s) for t, s in running if t in main or name in VARIANT_SCENARIOS]
+            t0 = time.monotonic()
+            found = run_loadgen(scenario, params, servers, python, logs)
+            for target, _ in servers:
+                results[target.key][name] = found[target.key]
+                progress(target, name, found[target.key])
+            print(f"bench: {name} took {time.monotonic() - t0:.0f} s", flush=True)
+    for name, (scenario, params) in plan.items():
+        if scenario in INTERLEAVED:
+            continue
+        for target in main:
+            t0 = time.monotonic()
+            with start(target, logs) as server:
+                found = run_loadgen(scenario, params, [(target, server)], python, logs)
+            results[target.key][name] = found[target.key]
+            progress(target, name, found[target.key], time.monotonic() - t0)
+    return results
+
+
+def progress(target: targets.Target, name: str, result: dict, seconds: float | None = None) -> None:
+    took = "" if seconds is None else f"  ({seconds:.0f} s)"
+    print(f"bench: {target.label:<36} {name:<12} {report.headline(name, result):>30}{took}")
 
 
 def redis_line() -> str | None:
@@ -137,31 +179,22 @@ def main() -> int:
     started = time.monotonic()
 
     if args.smoke:
-        plan = [(t, SMOKE) for t in targets.smoke_targets()]
+        plan, main_targets, variants = SMOKE, targets.smoke_targets(), []
         loadgen_python = sys.executable
     else:
         with_node = envs.ensure_all()
-        variant_plan = [s for s in FULL if s[0] in VARIANT_SCENARIOS]
-        plan = [(t, FULL) for t in targets.main_targets(with_node)]
-        if not args.no_variants:
-            plan += [(t, variant_plan) for t in targets.variants()]
+        plan, main_targets = FULL, targets.main_targets(with_node)
+        variants = [] if args.no_variants else targets.variants()
         loadgen_python = str(envs.python("peers"))
     if args.only:
         keys = args.only.split(",")
-        plan = [(t, s) for t, s in plan if t.key in keys]
+        main_targets = [t for t in main_targets if t.key in keys]
+        variants = [t for t in variants if t.key in keys]
 
     args.out.mkdir(parents=True, exist_ok=True)
     logs = args.out / "logs"
     logs.mkdir(exist_ok=True)
-    results: dict[str, dict] = {}
-    for target, scenarios in plan:
-        results[target.key] = {}
-        for name, scenario, params in scenarios:
-            print(f"bench: {target.label:<40} {name:<12}", end="", flush=True)
-            t0 = time.monotonic()
-            result = run_scenario(target, scenario, params, loadgen_python, logs)
-            results[target.key][name] = result
-            print(f" {report.headline(name, result):>28}  ({time.monotonic() - t0:.0f} s)")
+    results = run_all(plan, main_targets, variants, loadgen_python, logs)
 
     data = {
         "command": "make bench" if not args.smoke else "python bench/run.py --smoke",
@@ -169,10 +202,10 @@ def main() -> int:
         "machine": {**machine(), "load_after": os.getloadavg()},
         "cores": {"server": SERVER_CORE, "loadgen": LOADGEN_CORE},
         "uvicorn_flags": " ".join(targets.UVICORN_FLAGS),
-        "scenarios": {name: params for name, _, params in (SMOKE if args.smoke else FULL)},
+        "scenarios": {name: params for name, (_, params) in plan.items()},
         "targets": {
             t.key: {"label": t.label, "command": t.shown(), "versions": t.versions()}
-            for t, _ in plan
+            for t in main_targets + variants
         },
         "results": results,
         "problems": problems(results),
