@@ -95,11 +95,13 @@ async def cluster(redis_server: RedisServer, prefix: str) -> AsyncIterator[Facto
     """Makes started managers (nodes) on the session's Redis; stops them after the test."""
     managers: list[RedisRoomManager] = []
 
-    async def make(url: str | None = None, **options: Any) -> RedisRoomManager:
+    async def make(url: str | None = None, ready: bool = True, **options: Any) -> RedisRoomManager:
         options = {**FAST, "channel_prefix": prefix, **options}
         manager = RedisRoomManager(url or redis_server.url, **options)
         managers.append(manager)
         await manager.start()
+        if ready:  # start() waits operation_timeout at most; a slow machine may need longer
+            await until(lambda: manager.redis_available)
         return manager
 
     yield make
@@ -380,7 +382,7 @@ async def test_url_with_password_and_database(cluster: Factory) -> None:
         assert await redis.exists(f"{a.channel_prefix}:node:{a.node_id}") == 1
         await redis.aclose()
 
-        wrong = await cluster(f"redis://:wrong@127.0.0.1:{server.port}/3")
+        wrong = await cluster(f"redis://:wrong@127.0.0.1:{server.port}/3", ready=False)
         assert not wrong.redis_available  # refused, but the manager keeps running locally
         carol = FakeMember("carol")
         await wrong.connect(carol)
@@ -533,7 +535,7 @@ async def test_publish_never_waits_and_the_queue_is_bounded(
 
 async def test_start_with_redis_down_then_up(cluster: Factory) -> None:
     server = RedisServer(redis_binary())
-    a = await cluster(server.url)
+    a = await cluster(server.url, ready=False)
     b: RedisRoomManager | None = None
     try:
         alice = FakeMember("alice")

@@ -6,6 +6,7 @@ manager, on one node and as seen from a second node of the same cluster.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator
 
@@ -43,6 +44,15 @@ class _ClusterView(RedisRoomManager):
         return await self.viewer.rooms_of(member_id)
 
 
+async def _ready(manager: RedisRoomManager) -> None:
+    """start() waits operation_timeout at most; a slow machine may need longer."""
+    for _ in range(500):
+        if manager.redis_available:
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail("the manager did not reach Redis within 5 s")
+
+
 @pytest.fixture(params=["one-node", "seen-from-another-node"])
 async def manager(
     request: pytest.FixtureRequest, redis_server: RedisServer, prefix: str
@@ -51,6 +61,7 @@ async def manager(
     if request.param == "one-node":
         made = RedisRoomManager(redis_server.url, **options)
         await made.start()
+        await _ready(made)
         yield made
         await made.stop()
         return
@@ -59,6 +70,8 @@ async def manager(
     node.viewer = viewer
     await viewer.start()
     await node.start()
+    await _ready(viewer)
+    await _ready(node)
     yield node
     await node.stop()
     await viewer.stop()
