@@ -3,10 +3,9 @@
  * `MicroSocket`) and one bundled .d.ts (copied as .d.cts for `require` users).
  */
 import { execFileSync } from "node:child_process";
-import { copyFileSync, rmSync } from "node:fs";
+import { copyFileSync } from "node:fs";
 import { build } from "esbuild";
 
-rmSync("dist", { recursive: true, force: true });
 const common = { bundle: true, target: "es2020", logLevel: "warning", legalComments: "none" };
 await Promise.all([
   build({ ...common, entryPoints: ["src/index.ts"], format: "esm", outfile: "dist/index.js" }),

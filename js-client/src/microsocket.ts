@@ -66,6 +66,7 @@ function resolveOptions(options: MicroSocketOptions): Resolved {
     requestTimeout: options.requestTimeout ?? 10_000,
     heartbeatInterval: options.heartbeatInterval ?? 20_000,
     heartbeatTimeout: options.heartbeatTimeout ?? 10_000,
+    connectTimeout: options.connectTimeout ?? 10_000,
   };
 }
 
@@ -102,6 +103,7 @@ export class MicroSocket extends EventTarget {
   private readonly backoff: Backoff;
   private readonly heartbeat: Heartbeat;
   private ws: WebSocketLike | null = null;
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private state: number = CONNECTING;
   private lastId = 0;
 
@@ -214,6 +216,7 @@ export class MicroSocket extends EventTarget {
     }
     if (this.state === CLOSING || this.state === CLOSED) return;
     this.backoff.cancel();
+    clearTimeout(this.connectTimer);
     this.heartbeat.stop();
     this.queue.length = 0;
     this.rejectPending(() => true, "closed", "the socket was closed by close()");
@@ -236,6 +239,10 @@ export class MicroSocket extends EventTarget {
     };
     ws.onclose = (event: { code: number; reason: string; wasClean: boolean }) =>
       this.handleClose(ws, event.code, event.reason, event.wasClean);
+    if (this.options.connectTimeout > 0) {
+      // A handshake can hang (a frozen server, a dropped network): give up on it, and retry.
+      this.connectTimer = setTimeout(() => this.abandon(1006, "connect timeout"), this.options.connectTimeout);
+    }
     return ws;
   }
 
@@ -251,6 +258,7 @@ export class MicroSocket extends EventTarget {
 
   private handleOpen(ws: WebSocketLike): void {
     if (ws !== this.ws) return;
+    clearTimeout(this.connectTimer);
     this.state = OPEN;
     this.backoff.reset();
     this.heartbeat.start();
@@ -291,6 +299,7 @@ export class MicroSocket extends EventTarget {
     if (ws !== this.ws) return;
     this.ws = null;
     detach(ws);
+    clearTimeout(this.connectTimer);
     this.heartbeat.stop();
     this.rejectPending((request) => request.sent, "disconnected", `connection lost (close code ${code})`);
     const retry = this.state !== CLOSING && this.options.reconnect && !NO_RETRY_CLOSE_CODES.has(code);
@@ -306,13 +315,14 @@ export class MicroSocket extends EventTarget {
     if (retry && this.state === CONNECTING) this.backoff.schedule();
   }
 
-  /** The heartbeat found the connection dead: drop it without waiting for a closing handshake. */
+  /** The connection is dead (heartbeat) or never came (connect timeout): drop it without a closing handshake. */
   private abandon(code: number, reason: string): void {
     const ws = this.ws;
     if (ws === null) return;
     detach(ws);
     try {
-      ws.close(code, reason);
+      if (code >= 3000) ws.close(code, reason);
+      else ws.close(); // codes below 3000, such as 1006, may not be sent
     } catch {
       // closing a broken socket may throw; it is dropped either way
     }

@@ -50,6 +50,8 @@ export interface MicroSocketOptions {
   heartbeatInterval?: number;
   /** Reconnect when nothing arrives this long (ms) after a ping. Default: `10000`. */
   heartbeatTimeout?: number;
+  /** Give up on a connection attempt not open after this long (ms); `0`: wait forever. Default: `10000`. */
+  connectTimeout?: number;
 }
 
 /** Options of `socket.request(event, payload, options)`. */

@@ -39,13 +39,16 @@ describe("construction", () => {
     assert.deepEqual([MicroSocket.CONNECTING, MicroSocket.OPEN, MicroSocket.CLOSING, MicroSocket.CLOSED], [0, 1, 2, 3]);
     assert.equal(a.OPEN, 1);
     assert.equal(a.readyState, MicroSocket.CONNECTING);
+    a.close();
+    b.close();
   });
 
   test("takes the options as second argument when there are no protocols", () => {
     const { WebSocket, sockets } = fakeWebSocket();
-    MicroSocket(new URL("ws://c/room"), { WebSocket });
+    const socket = MicroSocket(new URL("ws://c/room"), { WebSocket });
     assert.equal(sockets[0]?.url, "ws://c/room");
     assert.equal(sockets[0]?.protocols, undefined);
+    socket.close();
   });
 
   test("says how to fix a missing WebSocket", { skip: "WebSocket" in globalThis && "this Node has one" }, () => {
@@ -318,6 +321,32 @@ describe("reconnect", () => {
     assert.equal(sockets.length, 1, "the refused attempt created nothing");
     t.mock.timers.tick(50);
     assert.equal(sockets.length, 2);
+  });
+
+  test("a handshake that hangs is given up after connectTimeout, then retried", (t) => {
+    const { socket, sockets, last } = setup(t, { connectTimeout: 1000 });
+    const closes: MicroSocketCloseEvent[] = [];
+    socket.onclose = (event) => closes.push(event);
+    t.mock.timers.tick(999);
+    assert.equal(closes.length, 0);
+    t.mock.timers.tick(1);
+    assert.deepEqual(sockets[0]?.closeCalls, [[undefined, undefined]]);
+    assert.deepEqual(
+      closes.map((event) => [event.code, event.reason, event.wasClean]),
+      [[1006, "connect timeout", false]],
+    );
+    t.mock.timers.tick(10);
+    assert.equal(sockets.length, 2);
+    last().accept();
+    t.mock.timers.tick(60_000);
+    assert.equal(socket.readyState, MicroSocket.OPEN, "an open connection has no connect timeout");
+  });
+
+  test("connectTimeout 0 waits for the handshake as long as it takes", (t) => {
+    const { socket, sockets } = setup(t, { connectTimeout: 0 });
+    t.mock.timers.tick(10 * 60_000);
+    assert.equal(sockets.length, 1);
+    assert.equal(socket.readyState, MicroSocket.CONNECTING);
   });
 
   test("events of a replaced WebSocket are ignored", (t) => {
