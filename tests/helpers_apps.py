@@ -7,17 +7,29 @@ environment variable MS_REPORT, one line per event, so the test can count after 
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
+import resource
+import tracemalloc
+from pathlib import Path
 
 import microsockets
 
 REPORT = os.environ.get("MS_REPORT", "")
+if os.environ.get("MS_TRACEMALLOC"):
+    tracemalloc.start()
 
 
 def _report(line: str) -> None:
     if REPORT:
         with open(REPORT, "a") as file:
             file.write(line + "\n")
+
+
+def _rss() -> int:
+    """This process's resident memory now, in bytes (Linux)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize()
 
 
 def make_app() -> microsockets.Application:
@@ -37,10 +49,32 @@ def make_app() -> microsockets.Application:
     async def say(ws: microsockets.Socket) -> None:
         await ws.broadcast("said", ws.payload, to=["lobby"], skip_self=False)
 
+    @app.on("say to")
+    async def say_to(ws: microsockets.Socket) -> None:
+        room, text = ws.payload["room"], ws.payload["text"]  # type: ignore[index]
+        await ws.broadcast("said", text, to=[room])
+
     @app.on("stats")
     async def stats(ws: microsockets.Socket) -> dict[str, int]:
         members = await app.room_manager.members("lobby")
         return {"connections": len(app.connections), "lobby": len(members)}
+
+    @app.on("index")
+    async def index(ws: microsockets.Socket) -> dict[str, int]:
+        """The room index and the memory figures, after a full garbage collection."""
+        gc.collect()
+        manager = app.room_manager
+        traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else -1
+        rss = _rss()
+        return {
+            "connections": len(app.connections),
+            "sockets": len(app.sockets()),
+            "rooms": len(getattr(manager, "_rooms", ())),
+            "memberships": len(getattr(manager, "_memberships", ())),
+            "tasks": len(asyncio.all_tasks()),
+            "traced": traced,
+            "rss": rss,
+        }
 
     @app.hooks.on_startup
     async def started() -> None:
