@@ -49,6 +49,10 @@ export class PythonServer {
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.child = child;
+    // Never outlive the test process, whatever happens to it.
+    const orphan = () => child.kill("SIGKILL");
+    process.once("exit", orphan);
+    child.once("exit", () => process.off("exit", orphan));
     child.stdout?.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
     child.stderr?.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
     const deadline = Date.now() + 20_000;

@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import type { Browser, Page } from "playwright-core";
+import WebSocket from "ws";
 import { launchChromium } from "../chromium.js";
 import { PythonServer, REPO, freePort } from "../python-server.js";
 
@@ -112,4 +113,26 @@ test("example.html opened from disk talks to the server (Origin null)", { timeou
   await sees(other, "sent from a file:// page");
   await page.close();
   await other.close();
+});
+
+test("example.py serves its three files only, and refuses pages of other sites", { timeout: 30_000 }, async () => {
+  const page = await fetch(server.httpUrl);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
+  const client = await fetch(`${server.httpUrl}js-client/dist/microsockets.global.js`, { method: "HEAD" });
+  assert.equal(client.status, 200);
+  assert.match(client.headers.get("content-type") ?? "", /^text\/javascript/);
+  assert.equal((await fetch(`${server.httpUrl}example.py`)).status, 404);
+  assert.equal((await fetch(server.httpUrl, { method: "POST" })).status, 405);
+
+  const status = (origin: string) =>
+    new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(server.url, { origin });
+      ws.on("open", () => (ws.close(), resolve(101)));
+      ws.on("unexpected-response", (_request, response) => (ws.terminate(), resolve(response.statusCode ?? 0)));
+      ws.on("error", reject);
+    });
+  assert.equal(await status("https://evil.example"), 403);
+  assert.equal(await status(`http://localhost:${server.port}`), 101);
+  assert.equal(await status("null"), 101);
 });
