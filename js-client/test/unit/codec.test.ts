@@ -92,3 +92,11 @@ test("event length counts code points, not UTF-16 units", () => {
 test("encode refuses what JSON cannot hold", () => {
   assert.throws(() => encode("e", { n: 1n } as unknown as JsonValue), TypeError);
 });
+
+test("lone surrogates are found wherever they are; pairs pass", () => {
+  const lone = ['"\\udc00"', '"a\\udc00"', '"\\ud83d\\ude00\\ude00"', '"x\\ud83d"', '{"\\ud800":1}'];
+  for (const payload of lone) {
+    assert.throws(() => decode(`{"event":"e","payload":${payload}}`), /lone UTF-16 surrogate/, payload);
+  }
+  assert.deepEqual(decode('{"event":"e","payload":{"\\ud83d\\ude00":"\\ud83d\\ude00"}}').payload, { "😀": "😀" });
+});
