@@ -510,3 +510,45 @@ async def test_sigterm_closes_every_client_with_1001(tmp_path):
 @pytest.mark.slow
 async def test_sigterm_with_1000_clients(tmp_path):
     await _sigterm_with_clients(tmp_path, 1000)
+
+
+async def test_sigterm_with_a_stalled_client_exits_within_timeout_graceful_shutdown(tmp_path):
+    """A client that stopped reading keeps its TCP connection open in uvicorn (asyncio
+    waits to flush before closing), which holds up uvicorn's graceful shutdown for as long
+    as the client stalls. `--timeout-graceful-shutdown` bounds it (docs/security.md)."""
+    report = tmp_path / "report.txt"
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"ws://127.0.0.1:{sock.getsockname()[1]}"
+    server = _spawn_server(report, sock, "--timeout-graceful-shutdown", "2")
+    sock.close()
+    stalled = None
+    try:
+        for _ in range(200):
+            if report.exists():
+                break
+            await asyncio.sleep(0.05)
+        stalled = await RawClient.connect(url, rcvbuf=4096)
+        await stalled.send_text(json.dumps({"event": "join", "payload": "lobby"}))
+        async with websockets.connect(url) as honest:
+            for _ in range(3000):  # 3 MB to the lobby, where a client reads nothing
+                await honest.send(json.dumps({"event": "say", "payload": "x" * 1000}))
+            assert (await request(honest, "stats", ack_id=2))["payload"]["lobby"] in (0, 1)
+            started = time.monotonic()
+            server.send_signal(signal.SIGTERM)
+            assert await closed_with(honest) == 1001
+        returncode = await asyncio.to_thread(server.wait, 30)
+        exited = time.monotonic() - started
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        if stalled is not None:
+            stalled.reset()
+    print(
+        f"\nSIGTERM with a stalled client, --timeout-graceful-shutdown 2: exit after {exited:.1f}s"
+    )
+    assert returncode in (0, -signal.SIGTERM)
+    lines = report.read_text().splitlines()
+    assert len([line for line in lines if line.startswith("disconnect")]) == 2
+    assert lines[-1].startswith("shutdown")
