@@ -179,3 +179,44 @@ async def test_a_refused_origin_is_logged(caplog):
         "refused Origin 'https://evil.example'" in r.getMessage() and r.levelname == "WARNING"
         for r in caplog.records
     )
+
+
+# Behind a reverse proxy.
+
+
+def whoami_app(**options: Any) -> microsockets.Application:
+    app = microsockets.Application(**options)
+
+    @app.on("where")
+    async def where(ws):
+        return {"client": ws.client[0], "path": ws.path, "root_path": ws.scope["root_path"]}
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("trusted", "seen"),
+    [
+        pytest.param("127.0.0.1", "203.0.113.7", id="proxy-trusted"),
+        pytest.param("10.9.9.9", "127.0.0.1", id="proxy-not-trusted"),
+    ],
+)
+async def test_x_forwarded_for_is_believed_only_from_trusted_proxies(trusted: str, seen: str):
+    app = whoami_app()
+    headers = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    async with (
+        serve(app, proxy_headers=True, forwarded_allow_ips=trusted) as url,
+        websockets.connect(url, additional_headers=headers) as ws,
+    ):
+        assert (await request(ws, "where"))["payload"]["client"] == seen
+
+
+async def test_root_path_when_the_proxy_strips_a_prefix():
+    """The proxy serves us at /chat/ws and forwards /ws; uvicorn --root-path /chat."""
+    app = whoami_app(path="/ws")
+    async with serve(app, root_path="/chat") as url:
+        async with websockets.connect(url + "/ws") as ws:
+            reply = (await request(ws, "where"))["payload"]
+            assert reply == {"client": "127.0.0.1", "path": "/ws", "root_path": "/chat"}
+        with pytest.raises(websockets.InvalidStatus):
+            await websockets.connect(url + "/other")
