@@ -14,8 +14,16 @@ await Promise.all([
 ]);
 execFileSync(
   process.execPath,
-  ["node_modules/dts-bundle-generator/dist/bin/dts-bundle-generator.js", "--silent", "--no-banner",
-   "--project", "tsconfig.build.json", "-o", "dist/index.d.ts", "src/index.ts"],
+  [
+    "node_modules/dts-bundle-generator/dist/bin/dts-bundle-generator.js",
+    "--silent",
+    "--no-banner",
+    "--project",
+    "tsconfig.build.json",
+    "-o",
+    "dist/index.d.ts",
+    "src/index.ts",
+  ],
   { stdio: "inherit" },
 );
 copyFileSync("dist/index.d.ts", "dist/index.d.cts");

@@ -3,13 +3,7 @@
  * in docs/protocol.md) come through unchanged, so `code` is typed as an open string.
  */
 export type MicroSocketErrorCode =
-  | "timeout"
-  | "disconnected"
-  | "closed"
-  | "buffer_full"
-  | "invalid_json"
-  | "invalid_frame"
-  | (string & {});
+  "timeout" | "disconnected" | "closed" | "buffer_full" | "invalid_json" | "invalid_frame" | (string & {});
 
 /**
  * The one error type of the client: `code` says what happened, `message` says it in words.

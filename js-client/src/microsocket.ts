@@ -50,8 +50,9 @@ interface QueuedFrame {
   readonly id: number | undefined;
 }
 
-type Resolved = Required<Omit<MicroSocketOptions, "WebSocket">> & { WebSocket: WebSocketConstructor };
+type Resolved = Required<MicroSocketOptions>;
 
+/** Every option with its default filled in (the defaults documented in types.ts and the README). */
 function resolveOptions(options: MicroSocketOptions): Resolved {
   const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (WebSocketImpl === undefined) {
@@ -256,6 +257,7 @@ export class MicroSocket extends EventTarget {
     }
   }
 
+  /** A connection opened: announce it, start the heartbeat, then flush the send buffer. */
   private handleOpen(ws: WebSocketLike): void {
     if (ws !== this.ws) return;
     clearTimeout(this.connectTimer);
@@ -267,6 +269,7 @@ export class MicroSocket extends EventTarget {
     for (const frame of this.queue.splice(0)) this.transmit(frame.text, frame.id);
   }
 
+  /** A frame arrived: `message` listeners first, then the pending request or the `on()` handlers. */
   private handleMessage(ws: WebSocketLike, data: unknown): void {
     if (ws !== this.ws) return;
     this.heartbeat.alive();
@@ -295,6 +298,7 @@ export class MicroSocket extends EventTarget {
     }
   }
 
+  /** A connection ended: fail what it carried, then reconnect or close for good, per the code. */
   private handleClose(ws: WebSocketLike, code: number, reason: string, wasClean: boolean): void {
     if (ws !== this.ws) return;
     this.ws = null;
@@ -309,7 +313,11 @@ export class MicroSocket extends EventTarget {
       const byUser = this.state === CLOSING;
       this.state = CLOSED;
       this.queue.length = 0;
-      this.rejectPending(() => true, "closed", byUser ? "the socket was closed by close()" : `connection closed for good (close code ${code})`);
+      this.rejectPending(
+        () => true,
+        "closed",
+        byUser ? "the socket was closed by close()" : `connection closed for good (close code ${code})`,
+      );
     }
     this.dispatchEvent(new MicroSocketCloseEvent(code, reason, wasClean));
     if (retry && this.state === CONNECTING) this.backoff.schedule();
@@ -349,6 +357,7 @@ export class MicroSocket extends EventTarget {
     this.queue.push({ text, id });
   }
 
+  /** Settle request `id` with the server's `ms:ack` or `ms:error`. */
   private answer(event: AckEvent, id: number, payload: JsonValue): void {
     const request = this.pending.get(id);
     if (request === undefined) return; // timed out already
@@ -379,12 +388,14 @@ export class MicroSocket extends EventTarget {
     request.reject(error);
   }
 
+  /** Reject every pending request that `which` selects. */
   private rejectPending(which: (request: PendingRequest) => boolean, code: string, message: string): void {
     for (const [id, request] of [...this.pending]) {
       if (which(request)) this.settle(id, new MicroSocketError(code, `request "${request.event}" failed: ${message}`));
     }
   }
 
+  /** The next request id, from 1 up to the largest the protocol allows, then round again. */
   private nextId(): number {
     this.lastId = this.lastId >= Number.MAX_SAFE_INTEGER ? 1 : this.lastId + 1;
     return this.lastId;

@@ -105,7 +105,13 @@ test("its browser build defines the global MicroSocket in a page", TIMEOUT, asyn
     const seen = await page.evaluate(() => {
       const MS = (globalThis as unknown as { MicroSocket: typeof import("../../src/index.js").default }).MicroSocket;
       const socket = MS("ws://127.0.0.1:1/", { reconnect: false });
-      const result = [typeof MS, socket instanceof MS, socket.readyState, socket.url, typeof (MS as unknown as Record<string, unknown>).MicroSocketError];
+      const result = [
+        typeof MS,
+        socket instanceof MS,
+        socket.readyState,
+        socket.url,
+        typeof (MS as unknown as Record<string, unknown>).MicroSocketError,
+      ];
       socket.close();
       return result;
     });

@@ -88,36 +88,40 @@ describe("against the Python server", () => {
     assert.equal(await heardByAnn, "hello");
   });
 
-  test("clients reconnect and rejoin their rooms after the server is killed, and after it shuts down", TIMEOUT, async () => {
-    const ann = client();
-    const bob = client();
-    for (const socket of [ann, bob]) socket.onopen = () => void socket.request("join", "survivors");
-    await Promise.all([next(ann, "open"), next(bob, "open")]);
-    assert.deepEqual(await ann.request("rooms"), ["survivors"]);
+  test(
+    "clients reconnect and rejoin their rooms after the server is killed, and after it shuts down",
+    TIMEOUT,
+    async () => {
+      const ann = client();
+      const bob = client();
+      for (const socket of [ann, bob]) socket.onopen = () => void socket.request("join", "survivors");
+      await Promise.all([next(ann, "open"), next(bob, "open")]);
+      assert.deepEqual(await ann.request("rooms"), ["survivors"]);
 
-    for (const [signal, code] of [
-      ["SIGKILL", 1006],
-      ["SIGTERM", 1001],
-    ] as const) {
-      const closed = next(ann, "close");
-      await server.stop(signal);
-      const [event] = (await closed) as [MicroSocketCloseEvent];
-      assert.equal(event.code, code);
-      assert.equal(ann.readyState, MicroSocket.CONNECTING);
-      ann.send("shout", { room: "survivors", text: `sent while down (${signal})` });
-      const reopened = Promise.all([next(ann, "open"), next(bob, "open")]);
-      const heardByAnn = nextEvent(ann, "shout");
-      await server.start();
-      await reopened;
-      // Ann's queued shout reaches Ann herself: it went out after her rejoin.
-      assert.equal(await heardByAnn, `sent while down (${signal})`);
-      assert.deepEqual(await bob.request("rooms"), ["survivors"]);
-      const heardByBob = nextEvent(bob, "shout");
-      ann.send("shout", { room: "survivors", text: "back" });
-      assert.equal(await heardByBob, "back");
-      assert.deepEqual(await bob.request("rooms"), ["survivors"]);
-    }
-  });
+      for (const [signal, code] of [
+        ["SIGKILL", 1006],
+        ["SIGTERM", 1001],
+      ] as const) {
+        const closed = next(ann, "close");
+        await server.stop(signal);
+        const [event] = (await closed) as [MicroSocketCloseEvent];
+        assert.equal(event.code, code);
+        assert.equal(ann.readyState, MicroSocket.CONNECTING);
+        ann.send("shout", { room: "survivors", text: `sent while down (${signal})` });
+        const reopened = Promise.all([next(ann, "open"), next(bob, "open")]);
+        const heardByAnn = nextEvent(ann, "shout");
+        await server.start();
+        await reopened;
+        // Ann's queued shout reaches Ann herself: it went out after her rejoin.
+        assert.equal(await heardByAnn, `sent while down (${signal})`);
+        assert.deepEqual(await bob.request("rooms"), ["survivors"]);
+        const heardByBob = nextEvent(bob, "shout");
+        ann.send("shout", { room: "survivors", text: "back" });
+        assert.equal(await heardByBob, "back");
+        assert.deepEqual(await bob.request("rooms"), ["survivors"]);
+      }
+    },
+  );
 
   for (const code of [1000, 1008]) {
     test(`a server close with ${code} ends reconnecting`, TIMEOUT, async () => {

@@ -9,10 +9,22 @@ test("without jitter the delays follow the Phoenix-like schedule, the last one r
 });
 
 test("jitter shortens a delay by up to its fraction, never lengthens it", () => {
-  assert.equal(reconnectDelay(10, DEFAULT_RECONNECT_DELAYS, 0.5, () => 0), 5000);
-  assert.equal(reconnectDelay(10, DEFAULT_RECONNECT_DELAYS, 0.5, () => 0.5), 3750);
-  assert.equal(reconnectDelay(10, DEFAULT_RECONNECT_DELAYS, 0.5, () => 0.999999), 2500);
-  assert.equal(reconnectDelay(3, [100, 200, 300], 1, () => 0.25), 225);
+  assert.equal(
+    reconnectDelay(10, DEFAULT_RECONNECT_DELAYS, 0.5, () => 0),
+    5000,
+  );
+  assert.equal(
+    reconnectDelay(10, DEFAULT_RECONNECT_DELAYS, 0.5, () => 0.5),
+    3750,
+  );
+  assert.equal(
+    reconnectDelay(10, DEFAULT_RECONNECT_DELAYS, 0.5, () => 0.999999),
+    2500,
+  );
+  assert.equal(
+    reconnectDelay(3, [100, 200, 300], 1, () => 0.25),
+    225,
+  );
 });
 
 test("Backoff calls back after each attempt's delay and counts attempts until reset", (t) => {

@@ -1,11 +1,7 @@
 /** The client against a fake WebSocket with fake timers: every behaviour, no network, no waiting. */
 import assert from "node:assert/strict";
 import { describe, test, type TestContext } from "node:test";
-import MicroSocket, {
-  MicroSocketCloseEvent,
-  MicroSocketError,
-  type MicroSocketOptions,
-} from "../../src/index.js";
+import MicroSocket, { MicroSocketCloseEvent, MicroSocketError, type MicroSocketOptions } from "../../src/index.js";
 import { type FakeWebSocket, fakeWebSocket } from "../fake-websocket.js";
 
 /** A MicroSocket on a fake WebSocket, with fake timers and jitter pinned to none. */
@@ -434,7 +430,11 @@ describe("request()", () => {
     const { socket, last } = setup(t);
     last().accept();
     const request = socket.request("nope");
-    last().receive({ event: "ms:error", payload: { code: "unknown_event", message: "no handler for event 'nope'" }, id: 1 });
+    last().receive({
+      event: "ms:error",
+      payload: { code: "unknown_event", message: "no handler for event 'nope'" },
+      id: 1,
+    });
     await assert.rejects(request, (error: unknown) => {
       assert.ok(error instanceof MicroSocketError);
       assert.equal(error.code, "unknown_event");
