@@ -20,7 +20,8 @@ import pytest
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
-from microsockets.rooms.redis import RedisEmitter, RedisRoomManager, _pack, _unpack
+from microsockets.rooms.redis import RedisEmitter, RedisRoomManager
+from microsockets.rooms.redis.manager import _pack, _unpack
 
 pytest.register_assert_rewrite("tests.redis_server")
 from tests.redis_server import RedisServer, redis_binary  # noqa: E402

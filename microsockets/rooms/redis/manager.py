@@ -38,16 +38,16 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from ..codec import DEFAULT, Codec
-from ..protocol import Protocol, check_event_name
-from ..socket import target_rooms
-from ..types import JSON
-from .base import Member
-from .memory import MemoryRoomManager
+from ...codec import DEFAULT, Codec
+from ...protocol import Protocol, check_event_name
+from ...socket import target_rooms
+from ...types import JSON
+from ..base import Member
+from ..memory import MemoryRoomManager
 
 __all__ = ["RedisEmitter", "RedisRoomManager"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(__package__)  # one logger name for the whole Redis package
 T = TypeVar("T")
 
 DEFAULT_RECONNECT_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
