@@ -27,7 +27,7 @@ import websockets
 import microsockets
 
 from .conftest import serve
-from .helpers_ws import RawClient
+from .helpers_ws import PING, RawClient, frame
 
 WAIT = 10.0  # safety net for any single wait
 
@@ -552,3 +552,38 @@ async def test_sigterm_with_a_stalled_client_exits_within_timeout_graceful_shutd
     lines = report.read_text().splitlines()
     assert len([line for line in lines if line.startswith("disconnect")]) == 2
     assert lines[-1].startswith("shutdown")
+
+
+async def test_a_flood_of_transport_pings_from_a_client_that_does_not_read(capsys):
+    """uvicorn (websockets-sansio) answers each WebSocket ping with a pong written without
+    back-pressure, so a client that sends pings and reads nothing makes the server buffer
+    pongs as fast as it sends pings. Outside the app's reach: docs/security.md says what
+    to do. What the app guarantees: it is unaffected and other clients are served."""
+    app = make_app()
+    async with serve(app) as url:
+        flooder = await RawClient.connect(url, rcvbuf=4096)
+        try:
+            before = _rss()
+            pings = frame(PING, b"p" * 125) * 1000
+            sent = 0
+            for _ in range(100):  # 13 MB of pings
+                try:
+                    await asyncio.wait_for(flooder.send(pings), 5)
+                except TimeoutError:  # the server stopped reading: back-pressure works
+                    break
+                sent += 1000
+            await asyncio.sleep(0.2)
+            growth = _rss() - before
+            async with websockets.connect(url) as ws:
+                assert (await request(ws, "echo", "served"))["payload"] == "served"
+        finally:
+            flooder.reset()
+    with capsys.disabled():
+        print(
+            f"\nping flood: {sent} pings of 125 B from a client that reads nothing; "
+            f"server process RSS grew {growth / 1e6:.1f} MB"
+        )
+
+
+def _rss() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
