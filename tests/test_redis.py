@@ -21,7 +21,7 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from microsockets.rooms.redis import RedisEmitter, RedisRoomManager
-from microsockets.rooms.redis.manager import _pack, _unpack
+from microsockets.rooms.redis.wire import _pack, _unpack
 
 pytest.register_assert_rewrite("tests.redis_server")
 from tests.redis_server import RedisServer, redis_binary  # noqa: E402
@@ -516,7 +516,7 @@ async def test_redis_restart_keeps_local_delivery_and_resumes(
     await until(lambda: bob.events()[-1:] == ["back"])
     await settle(a, alice, bob)
     assert alice.events() == ["back"]
-    assert len(a._outbox) == 0
+    assert len(a._publisher.outbox) == 0
     recovered = [w for w in _warnings(caplog) if "reachable again" in w]
     assert len(recovered) == 2
 
@@ -531,7 +531,7 @@ async def test_publish_never_waits_and_the_queue_is_bounded(
     for i in range(5000):
         await a.broadcast(frame(f"m{i}"), ["alice", "elsewhere"])
     assert len(alice.frames) == 5000
-    assert len(a._outbox) <= 100
+    assert len(a._publisher.outbox) <= 100
 
 
 async def test_start_with_redis_down_then_up(cluster: Factory) -> None:
@@ -603,14 +603,14 @@ async def test_output_buffer_limit_disconnect_recovers(
         client.close()
         flooded.set()
 
-    real_receive = b._receive
+    real_receive = b._subscriber.receive
 
     def stuck_receive(channel: bytes, data: bytes) -> None:
-        b._receive = real_receive  # type: ignore[method-assign]
+        b._subscriber.receive = real_receive
         stalled.set()
         flooded.wait(WAIT)  # blocks the whole loop, as a slow consumer would
 
-    b._receive = stuck_receive  # type: ignore[method-assign]
+    b._subscriber.receive = stuck_receive
     thread = threading.Thread(target=flood)
     thread.start()
     client = Redis.from_url(server.url)
@@ -651,7 +651,7 @@ async def test_a_hung_redis_never_blocks_publishers(
         assert await a.members("frozen") == {"alice"}
 
         def both_links_down(node: RedisRoomManager) -> bool:
-            return not node._commands_ok.is_set() and not node._subscribed.is_set()
+            return not node._commands_ok.is_set() and not node._subscriber.subscribed.is_set()
 
         await until(lambda: both_links_down(a) and both_links_down(b))
     finally:
