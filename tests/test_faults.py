@@ -569,7 +569,7 @@ async def test_a_flood_of_transport_pings_from_a_client_that_does_not_read(capsy
             for _ in range(100):  # 13 MB of pings
                 try:
                     await asyncio.wait_for(flooder.send(pings), 5)
-                except TimeoutError:  # the server stopped reading: back-pressure works
+                except asyncio.TimeoutError:  # the server stopped reading: back-pressure works
                     break
                 sent += 1000
             await asyncio.sleep(0.2)

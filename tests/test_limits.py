@@ -150,7 +150,7 @@ async def test_max_event_length():
 async def _idle_connection_is_closed(raw: RawClient, wait: float) -> bool:
     try:
         data = await asyncio.wait_for(raw.loop.sock_recv(raw.sock, 1024), wait)
-    except TimeoutError:
+    except asyncio.TimeoutError:
         return False
     return data == b""
 

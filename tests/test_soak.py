@@ -69,7 +69,7 @@ async def connect_all(url: str, count: int, concurrency: int = 200) -> list[RawC
             for attempt in range(5):  # a full accept backlog resets a few; try again
                 try:
                     client = await asyncio.wait_for(RawClient.connect(url), 30)
-                except (OSError, TimeoutError):
+                except (OSError, asyncio.TimeoutError):
                     await asyncio.sleep(0.1 * (attempt + 1))
                     continue
                 assert client.status == 101
@@ -275,7 +275,7 @@ async def soak(count: int, churn_seconds: float, second_round: bool) -> None:
             server.terminate()
             try:
                 await asyncio.wait_for(server.wait(), 30)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 server.kill()
                 await server.wait()
     print(f"soak total {time.monotonic() - started:.1f}s")
