@@ -11,6 +11,7 @@ import asyncio
 import gc
 import os
 import resource
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -73,6 +74,7 @@ def make_app() -> microsockets.Application:
             "memberships": len(getattr(manager, "_memberships", ())),
             "tasks": len(asyncio.all_tasks()),
             "traced": traced,
+            "blocks": sys.getallocatedblocks(),
             "rss": rss,
         }
 
