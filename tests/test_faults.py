@@ -587,3 +587,41 @@ async def test_a_flood_of_transport_pings_from_a_client_that_does_not_read(capsy
 
 def _rss() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def test_a_handler_that_floods_its_own_stalled_client_ends_cleanly(caplog):
+    """The overflow happens inside the handler: the eviction cancels the very task running
+    it. The handler stops at its next await, the connection is cleaned up, nothing leaks."""
+    app = make_app(send_queue_limit=64 * 1024)
+    reached: list[int] = []
+    gone: list[int | None] = []
+
+    @app.on("flood me")
+    async def flood(ws):
+        for n in range(20_000):  # 20 MB: more than the kernel's socket buffers absorb
+            await ws.emit("chunk", "x" * 1000)
+            reached.append(n)
+            await asyncio.sleep(0)
+
+    @app.hooks.on_disconnect
+    async def disconnected(ws):
+        gone.append(ws.close_code)
+
+    async with serve(app) as url:
+        baseline = len(asyncio.all_tasks())
+        stalled = await RawClient.connect(url, rcvbuf=4096)
+        try:
+            await stalled.send_text(json.dumps({"event": "flood me", "id": 1}))
+            await wait_until(lambda: gone)
+            assert gone == [1013]
+            assert 0 < len(reached) < 20_000
+            await wait_until(lambda: not app.connections)
+            assert app.connections == {}
+            assert app.room_manager._memberships == {}
+            async with websockets.connect(url) as ws:
+                assert (await request(ws, "echo", "fine"))["payload"] == "fine"
+        finally:
+            stalled.reset()
+        await wait_until(lambda: len(asyncio.all_tasks()) <= baseline)
+        assert len(asyncio.all_tasks()) <= baseline
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
