@@ -417,8 +417,6 @@ async def test_half_open_connections_are_found_by_transport_pings(caplog):
             mute = [await RawClient.connect(url) for _ in range(5)]
             for raw in mute:
                 await raw.send_text(json.dumps({"event": "join", "payload": "lobby"}))
-            await wait_until(lambda: len(app.connections) == 6)
-            assert len(app.connections) == 6
             await wait_until(lambda: len(codes) == 5)
             assert len(codes) == 5
             assert await app.room_manager.members("lobby") == set()
