@@ -37,7 +37,7 @@ FULL = {
     "fanout-1000": ("fanout", {"receivers": 1000, "messages": 100, "rounds": 7}),
     "echo": ("echo", {"clients": 100, "requests": 300, "rounds": 7}),
     "idle": ("idle", {"counts": [1000, 10000]}),
-    "slow": ("slow", {"receivers": 100, "messages": 100, "size": 1000, "seconds": 6.0}),
+    "slow": ("slow", {"receivers": 100, "messages": 100, "size": 1000, "seconds": 8.0}),
 }
 SMOKE = {
     "fanout-100": ("fanout", {"receivers": 20, "messages": 20, "rounds": 2}),
@@ -46,7 +46,7 @@ SMOKE = {
     "slow": ("slow", {"receivers": 10, "messages": 20, "seconds": 0.5, "grace": 0.5}),
 }
 INTERLEAVED = ("fanout", "echo")
-VARIANT_SCENARIOS = ("fanout-1000", "echo")  # where the ms2 variants take part
+VARIANT_SCENARIOS = ("fanout-1000", "echo", "idle")  # where the ms2 variants take part
 
 
 def run_loadgen(
@@ -108,7 +108,7 @@ def run_all(plan: dict, main: list, variants: list, python: str, logs: Path) -> 
     for name, (scenario, params) in plan.items():
         if scenario in INTERLEAVED:
             continue
-        for target in main:
+        for target in main + [t for t in variants if name in VARIANT_SCENARIOS]:
             t0 = time.monotonic()
             with start(target, logs) as server:
                 found = run_loadgen(scenario, params, [(target, server)], python, logs)
