@@ -452,6 +452,19 @@ def _spawn_server(report: Path, sock: socket.socket, *extra: str) -> subprocess.
     )
 
 
+async def _serving(url: str) -> None:
+    """Wait until the server listens (a bare TCP connection, which the app never sees)."""
+    for _ in range(400):
+        try:
+            probe = await RawClient.connect(url, handshake=False)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        probe.close()
+        return
+    raise AssertionError("the server did not start")
+
+
 async def _sigterm_with_clients(tmp_path: Path, count: int) -> None:
     report = tmp_path / "report.txt"
     sock = socket.socket()
@@ -462,10 +475,7 @@ async def _sigterm_with_clients(tmp_path: Path, count: int) -> None:
     sock.close()
     clients: list[Any] = []
     try:
-        for _ in range(200):  # wait for startup
-            if report.exists():
-                break
-            await asyncio.sleep(0.05)
+        await _serving(url)
         sem = asyncio.Semaphore(100)
 
         async def connect() -> Any:
@@ -522,10 +532,7 @@ async def test_sigterm_with_a_stalled_client_exits_within_timeout_graceful_shutd
     sock.close()
     stalled = None
     try:
-        for _ in range(200):
-            if report.exists():
-                break
-            await asyncio.sleep(0.05)
+        await _serving(url)
         stalled = await RawClient.connect(url, rcvbuf=4096)
         await stalled.send_text(json.dumps({"event": "join", "payload": "lobby"}))
         async with websockets.connect(url) as honest:
