@@ -2,7 +2,8 @@
 
 Both back-ends accept and refuse the same documents (docs/protocol.md): no NaN or Infinity,
 no number that overflows a double, no lone surrogate, nesting bounded by the codec. Both
-write compact UTF-8 JSON with keys in insertion order, so frames are identical either way.
+write compact UTF-8 JSON with keys in insertion order; only some floats are spelled
+differently (`1.5e-05` and `0.000015`), with the same value.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from .exceptions import LimitExceeded, ProtocolError, Reject
 from .protocol import ACK, PING, PONG, Frame
+from .ratelimit import TokenBucket
 from .socket import Socket
 
 if TYPE_CHECKING:
@@ -80,8 +81,8 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
     protocol, router, receive = app.protocol, app.router, ws._receive
     send_frame, encode_error = ws.send_frame, protocol.encode_error
     loop = asyncio.get_running_loop()
-    rate, burst = app.rate_limit, app.rate_burst or 0.0
-    tokens, last = burst, loop.time()
+    rate = app.rate_limit
+    bucket = None if rate is None else TokenBucket(rate, app.rate_burst or rate, loop.time())
     bad_frames = 0
     while True:
         message = await receive()
@@ -90,6 +91,7 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
                 ws._closed_by_peer(message)
                 return
             continue
+        over_rate = bucket is not None and not bucket.take(loop.time())  # bad frames pay too
         text = message.get("text")
         ack_id = None
         try:
@@ -97,13 +99,8 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
                 raise protocol.binary_error(message.get("bytes") or b"")
             frame = protocol.decode(text)
             ack_id = frame.id
-            if rate is not None:
-                now = loop.time()
-                tokens = min(burst, tokens + (now - last) * rate)
-                last = now
-                if tokens < 1:
-                    raise ProtocolError("rate_limited", f"more than {rate:g} messages a second")
-                tokens -= 1
+            if over_rate:
+                raise ProtocolError("rate_limited", f"more than {rate:g} messages a second")
             if frame.event == PING:
                 send_frame(protocol.encode(PONG, frame.payload))
                 bad_frames = 0
