@@ -168,6 +168,14 @@ def machine() -> dict:
     }
 
 
+def write_docs(data: dict, results: Path, docs: Path) -> None:
+    """docs/benchmarks.md and the plots (drawn with the peers venv's matplotlib)."""
+    report.write(data, docs)
+    plots = [str(envs.python("peers")), str(BENCH / "plots.py"), str(results), str(docs)]
+    subprocess.run(plots, check=False)
+    print(f"\nbench: wrote {docs / 'benchmarks.md'} ({data['seconds']} s of measuring)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, main venv only")
@@ -175,7 +183,11 @@ def main() -> int:
     parser.add_argument("--no-variants", action="store_true", help="skip the ms2 variants")
     parser.add_argument("--out", type=Path, default=BENCH / "results", help="results folder")
     parser.add_argument("--docs", type=Path, default=REPO / "docs", help="report folder")
+    parser.add_argument("--report", type=Path, help="only rewrite the docs from this JSON")
     args = parser.parse_args()
+    if args.report:
+        write_docs(json.loads(args.report.read_text()), args.report, args.docs)
+        return 0
     started = time.monotonic()
 
     if args.smoke:
@@ -218,17 +230,7 @@ def main() -> int:
     print()
     print(report.table(data))
     if not args.smoke:
-        report.write(data, args.docs)
-        subprocess.run(
-            [
-                str(envs.python("peers")),
-                str(BENCH / "plots.py"),
-                str(args.out / "latest.json"),
-                str(args.docs),
-            ],
-            check=False,
-        )
-        print(f"\nbench: wrote {args.docs / 'benchmarks.md'} in {data['seconds']} s")
+        write_docs(data, args.out / "latest.json", args.docs)
     for problem in data["problems"]:
         print(f"bench: PROBLEM {problem}")
     return 1 if data["problems"] else 0

@@ -127,6 +127,7 @@ async def slow(
         "published": published,
         "stalled_received": len(stalled_box.got),
         "stalled_close_code": stalled.close_code,
+        "stalled_open": not stalled.closed.done(),
         "stalled_check": slow_check,
         "checks": checks,
     }
