@@ -432,7 +432,17 @@ def write(data: dict[str, Any], docs: Path) -> None:
         "",
     ]
     if data.get("redis"):
-        parts += ["## Redis fan-out (bench/redis_fanout.py)", "", data["redis"], ""]
+        parts += [
+            "## Redis fan-out (bench/redis_fanout.py)",
+            "",
+            "1,000 receivers over two uvicorn processes sharing a room through Redis, against",
+            "one process with the in-memory room manager (see the script's docstring):",
+            "",
+            "```",
+            *data["redis"],
+            "```",
+            "",
+        ]
     parts += [
         "## Servers, settings and versions",
         "",

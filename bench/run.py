@@ -122,21 +122,22 @@ def progress(target: targets.Target, name: str, result: dict, seconds: float | N
     print(f"bench: {target.label:<36} {name:<12} {report.headline(name, result):>30}{took}")
 
 
-def redis_line() -> str | None:
-    """The summary line of bench/redis_fanout.py (another scenario, optional), if present."""
+def redis_lines() -> list[str] | None:
+    """What bench/redis_fanout.py (Redis vs in-memory fan-out; optional) prints for people."""
     script = BENCH / "redis_fanout.py"
     if not script.exists():
         return None
+    print("bench: bench/redis_fanout.py (Redis vs in-memory fan-out)", flush=True)
     try:
         done = subprocess.run(
             [sys.executable, str(script)], capture_output=True, text=True, timeout=300
         )
     except subprocess.TimeoutExpired:
-        return "bench/redis_fanout.py: timed out after 300 s"
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
+        return ["bench/redis_fanout.py: timed out after 300 s"]
+    lines = [ln.strip() for ln in done.stdout.splitlines() if ln.strip()]
     if done.returncode != 0 or not lines:
-        return f"bench/redis_fanout.py: failed ({done.returncode}): {done.stderr[-300:]}"
-    return lines[-1]
+        return [f"bench/redis_fanout.py failed ({done.returncode}): {done.stderr[-300:]}"]
+    return [line for line in lines if not line.startswith("{")]  # its last line is JSON
 
 
 def problems(results: dict) -> list[str]:
@@ -221,7 +222,7 @@ def main() -> int:
         },
         "results": results,
         "problems": problems(results),
-        "redis": None if args.smoke else redis_line(),
+        "redis": None if args.smoke else redis_lines(),
         "seconds": round(time.monotonic() - started),
     }
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -229,6 +230,8 @@ def main() -> int:
         path.write_text(json.dumps(data, indent=1))
     print()
     print(report.table(data))
+    for line in data["redis"] or []:
+        print(f"redis fan-out: {line}")
     if not args.smoke:
         write_docs(data, args.out / "latest.json", args.docs)
     for problem in data["problems"]:
