@@ -143,4 +143,6 @@ async def leave_room(ws: microsockets.Socket) -> None:
 if __name__ == "__main__":
     port = int(os.environ.get("PORT", "8000"))
     print(f"microsockets chat on http://127.0.0.1:{port}/ (open it in several tabs)", flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=port)
+    # Open tabs reconnect at once when the server says goodbye; the grace period bounds how long
+    # Ctrl+C waits for such connections before closing them.
+    uvicorn.run(app, host="127.0.0.1", port=port, timeout_graceful_shutdown=3)

@@ -66,16 +66,26 @@ export class PythonServer {
     }
   }
 
-  /** Stop the server with `signal` (SIGKILL: a crash; SIGTERM: a graceful shutdown) and wait for it. */
+  /**
+   * Stop the server with `signal` (SIGKILL: a crash; SIGTERM: a graceful shutdown) and wait for it;
+   * a server still running 15 s after SIGTERM is killed, and that is an error.
+   */
   async stop(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     const child = this.child;
     if (child === null) return;
     this.child = null;
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = once(child, "exit");
-      child.kill("SIGCONT");
-      child.kill(signal);
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, "exit");
+    child.kill("SIGCONT");
+    child.kill(signal);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), 15_000)));
+    const late = await Promise.race([exited.then(() => false), timedOut]);
+    clearTimeout(timer);
+    if (late) {
+      child.kill("SIGKILL");
       await exited;
+      throw new Error(`${this.script} was still running 15 s after ${signal}:\n${this.output}`);
     }
   }
 

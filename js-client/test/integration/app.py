@@ -60,4 +60,12 @@ async def close_me(ws: microsockets.Socket) -> None:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["PORT"]), log_level="warning")
+    # A client may reconnect while the server shuts down; the grace period bounds how long
+    # uvicorn waits for such late connections before closing them.
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(os.environ["PORT"]),
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+    )
