@@ -32,7 +32,7 @@ lint: venv
 pytest: system venv js
 	$(PY) -m pytest -q --cov --cov-report=term
 
-jstest: venv js
+jstest: system venv js
 	cd $(JS) && npm test --silent
 
 bench: system venv js

@@ -79,9 +79,10 @@ class Application:
         self.evicted: set[str] = set()
         self._sockets: dict[str, Socket] = {}
         self._routes: list[tuple[PathPattern, RawHandler]] = []
-        self._signals = ExitSignals(self.close_all)
+        self._signals = ExitSignals(self._going_away)
         self._background: set[asyncio.Task[Any]] = set()
-        self.started = False
+        self.closing = False
+        """True from the shutdown signal on: new handshakes are refused with HTTP 503."""
 
     # Registration.
 
@@ -128,6 +129,10 @@ class Application:
             if ws.close_code is None:
                 ws.close_code, ws.close_reason = code, reason
 
+    def _going_away(self) -> None:
+        self.closing = True
+        self.close_all()
+
     def evict(self, ws: Socket, code: int, reason: str) -> None:
         """Drop a connection at once: its backlog is discarded and its session ended."""
         if ws.id in self.evicted:
@@ -147,13 +152,13 @@ class Application:
         await self.room_manager.start()
         for hook in self.hooks.on_startup:
             await hook()
+        self.closing = False
         self._signals.install()
-        self.started = True
 
     async def shutdown(self) -> None:
         """Say goodbye (1001) to every client, wait for them, then run on_shutdown hooks."""
         self._signals.uninstall()
-        self.close_all()
+        self._going_away()
         pending = list(self.connections.values())
         if pending:
             _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
@@ -164,7 +169,6 @@ class Application:
                 await hook()
         finally:
             await self.room_manager.stop()
-            self.started = False
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _host: object = None) -> AsyncIterator[None]:
@@ -251,6 +255,8 @@ class Application:
         if not origin_allowed(self.allowed_origins, ws.header("origin"), ws.header("host")):
             logger.warning("refused Origin %r (host %r)", ws.header("origin"), ws.header("host"))
             return Reject("origin not allowed", 403)
+        if self.closing:
+            return Reject("server shutting down, try again later", 503)
         if self.max_connections is not None and len(self._sockets) > self.max_connections:
             return Reject("server at max_connections, try again later", 503)
         return None

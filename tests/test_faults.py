@@ -511,6 +511,29 @@ async def _sigterm_with_clients(tmp_path: Path, count: int) -> None:
     assert lines[-1] == "shutdown 0"
 
 
+async def test_a_client_reconnecting_during_shutdown_is_refused(tmp_path):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"ws://127.0.0.1:{sock.getsockname()[1]}"
+    server = _spawn_server(tmp_path / "report.txt", sock)
+    sock.close()
+    try:
+        await _serving(url)
+        ws = await websockets.connect(url, open_timeout=WAIT)
+        server.send_signal(signal.SIGTERM)
+        assert await closed_with(ws) == 1001
+        with pytest.raises((websockets.InvalidStatus, OSError)) as caught:
+            await websockets.connect(url, open_timeout=WAIT)
+        print(f"\nreconnect during shutdown: {caught.value!r}")
+        if isinstance(caught.value, websockets.InvalidStatus):
+            assert caught.value.response.status_code == 503
+        assert await asyncio.to_thread(server.wait, 30) in (0, -signal.SIGTERM)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
 async def test_sigterm_closes_every_client_with_1001(tmp_path):
     await _sigterm_with_clients(tmp_path, 50)
 
