@@ -85,6 +85,24 @@ def ensure_node() -> bool:
     return True
 
 
+def snapshot(repo: Path, commit: str = "HEAD") -> Path:
+    """The microsockets package as committed at `commit`, unpacked under bench/.venvs/src:
+    what `make bench` measures, so that edits in progress in the work tree stay out of it."""
+    sha = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", commit], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    dest = VENVS / "src" / sha[:12]
+    if not (dest / "microsockets" / "__init__.py").exists():
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "-C", str(repo), "archive", sha, "microsockets"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
 def ensure_all() -> bool:
     for name in REQUIREMENTS:
         ensure(name)

@@ -23,7 +23,9 @@ def fanout(data: dict, path: Path) -> None:
     labels = [data["targets"][k]["label"] for k in keys]
     fig, ax = plt.subplots(figsize=(9, 4.5))
     width = 0.38
-    for i, name in enumerate(("fanout-100", "fanout-1000")):
+    for i, (name, label) in enumerate(
+        (("fanout-100", "100 receivers"), ("fanout-1000", "1,000 receivers"))
+    ):
         mids, errs = [], [[], []]
         for key in keys:
             rates = [r["rate"] for r in data["results"][key].get(name, {}).get("runs", [])]
@@ -32,7 +34,7 @@ def fanout(data: dict, path: Path) -> None:
             errs[0].append(mid - lo)
             errs[1].append(hi - mid)
         xs = [x + (i - 0.5) * width for x in range(len(keys))]
-        bars = ax.bar(xs, mids, width, yerr=errs, capsize=3, label=name.replace("-", " to "))
+        bars = ax.bar(xs, mids, width, yerr=errs, capsize=3, label=label)
         ax.bar_label(bars, labels=[f"{m / 1000:.0f}k" for m in mids], fontsize=8, padding=2)
     ax.set_xticks(range(len(keys)), labels, fontsize=9)
     ax.set_ylabel("deliveries per second")

@@ -8,6 +8,7 @@ docs/benchmarks.md and the plots to docs/bench-*.png.
     python bench/run.py                 # the full run (about 10 minutes)
     python bench/run.py --smoke         # tiny sizes, main dev venv only, no docs written
     python bench/run.py --only ms2,wsb  # a subset of servers (keys as in the table)
+    python bench/run.py --worktree      # ours with uncommitted changes (default: HEAD)
 """
 
 from __future__ import annotations
@@ -182,6 +183,11 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, main venv only")
     parser.add_argument("--only", help="comma-separated server keys (ms2, ms1, sio, wsb, node)")
     parser.add_argument("--no-variants", action="store_true", help="skip the ms2 variants")
+    parser.add_argument(
+        "--worktree",
+        action="store_true",
+        help="measure microsockets as it is in the work tree, not as committed at HEAD",
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results", help="results folder")
     parser.add_argument("--docs", type=Path, default=REPO / "docs", help="report folder")
     parser.add_argument("--report", type=Path, help="only rewrite the docs from this JSON")
@@ -196,8 +202,9 @@ def main() -> int:
         loadgen_python = sys.executable
     else:
         with_node = envs.ensure_all()
-        plan, main_targets = FULL, targets.main_targets(with_node)
-        variants = [] if args.no_variants else targets.variants()
+        source = targets.REPO if args.worktree else envs.snapshot(targets.REPO)
+        plan, main_targets = FULL, targets.main_targets(with_node, source)
+        variants = [] if args.no_variants else targets.variants(source)
         loadgen_python = str(envs.python("peers"))
     if args.only:
         keys = args.only.split(",")

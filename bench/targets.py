@@ -82,15 +82,12 @@ class Target:
         out = subprocess.run(argv, capture_output=True, text=True, env=self.environ(), check=True)
         found: dict[str, str] = json.loads(out.stdout)
         if "PYTHONPATH" in self.env:
-            found["microsockets"] = repository_version()
+            found["microsockets"] = repository_version(Path(self.env["PYTHONPATH"]))
         return found
 
 
-def repository_version() -> str:
-    """microsockets as this checkout has it: pyproject's version and the commit."""
-    rev = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+def repository_version(source: Path) -> str:
+    """Which microsockets 2.x ran: pyproject's version, and the commit or the work tree."""
     version = next(
         (
             line.split('"')[1]
@@ -99,7 +96,17 @@ def repository_version() -> str:
         ),
         "2.x",
     )
-    return f"{version} at {rev or 'an unknown commit'}"
+    if source != REPO:  # envs.snapshot: bench/.venvs/src/<commit>
+        return f"{version} at commit {source.name}"
+    rev = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "microsockets"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return f"{version}, work tree at {rev or '?'}" + (" with uncommitted changes" if dirty else "")
 
 
 def _uvicorn(python: Path, app: str, ws: str, flags: tuple[str, ...]) -> tuple[str, ...]:
@@ -118,14 +125,17 @@ def _uvicorn(python: Path, app: str, ws: str, flags: tuple[str, ...]) -> tuple[s
     )
 
 
-def ours(python: Path, ws: str = BEST_WS, codec: str = "", smoke: bool = False) -> Target:
-    """microsockets 2.x from this checkout; `codec="json"` forces the stdlib codec."""
+def ours(
+    python: Path, source: Path = REPO, ws: str = BEST_WS, codec: str = "", smoke: bool = False
+) -> Target:
+    """microsockets 2.x from `source` (the work tree, or an envs.snapshot of a commit);
+    `codec="json"` forces the stdlib codec."""
     key, label = "ms2", "microsockets 2.x"
     if ws != BEST_WS:
         key, label = f"ms2-{ws}", f"{label} --ws {ws}"
     if codec:
         key, label = f"ms2-{codec}", f"{label}, stdlib json"
-    env = {"PYTHONPATH": str(REPO), **({"BENCH_CODEC": codec} if codec else {})}
+    env = {"PYTHONPATH": str(source), **({"BENCH_CODEC": codec} if codec else {})}
     flags = SMOKE_FLAGS if smoke else UVICORN_FLAGS
     return Target(
         key,
@@ -147,11 +157,11 @@ def websockets_broadcast(python: Path) -> Target:
     )
 
 
-def main_targets(with_node: bool) -> list[Target]:
-    """Ours and every peer, each from its own virtualenv (envs.ensure_all makes them)."""
+def main_targets(with_node: bool, source: Path = REPO) -> list[Target]:
+    """Ours (from `source`) and every peer, each from its own virtualenv (envs.ensure_all)."""
     ms1, peers = envs.python("ms1"), envs.python("peers")
     targets = [
-        ours(envs.python("ms2")),
+        ours(envs.python("ms2"), source),
         Target(
             "ms1",
             "microsockets 1.0.0",
@@ -181,10 +191,14 @@ def main_targets(with_node: bool) -> list[Target]:
     return targets
 
 
-def variants() -> list[Target]:
+def variants(source: Path = REPO) -> list[Target]:
     """microsockets 2.x with one setting changed each."""
     ms2 = envs.python("ms2")
-    return [ours(ms2, ws="wsproto"), ours(ms2, ws="websockets"), ours(ms2, codec="json")]
+    return [
+        ours(ms2, source, ws="wsproto"),
+        ours(ms2, source, ws="websockets"),
+        ours(ms2, source, codec="json"),
+    ]
 
 
 def smoke_targets() -> list[Target]:
