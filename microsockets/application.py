@@ -21,6 +21,7 @@ from .router import EventRouter, Handler
 from .routing import PathPattern, route_path, with_params
 from .socket import GOING_AWAY, Socket, target_rooms
 from .types import JSON, ASGIApp, Receive, Scope, Send
+from .watchdog import Watchdog
 
 logger = logging.getLogger("microsockets")
 
@@ -74,6 +75,7 @@ class Application:
         self.rate_limit = rate_limit
         self.rate_burst = rate_burst if rate_burst is not None else rate_limit
         self.handler_timeout = handler_timeout
+        self.watchdog = None if handler_timeout is None else Watchdog(handler_timeout)
         self.connections: dict[str, asyncio.Task[Any]] = {}
         """The session task of each open event connection, by connection id."""
         self.evicted: set[str] = set()

@@ -39,8 +39,11 @@ class Connection:
         """True once the handshake was accepted; stays True after the close."""
         self.close_code: int | None = None
         self.close_reason = ""
-        self.state = SimpleNamespace()
+
+    @cached_property
+    def state(self) -> SimpleNamespace:
         """Per-connection storage for the application: `ws.state.user = ...`."""
+        return SimpleNamespace()
 
     # The handshake request.
 
@@ -75,8 +78,12 @@ class Connection:
         )
 
     def header(self, name: str, default: str | None = None) -> str | None:
-        """One request header, or `default` when absent."""
-        return self.headers.get(name, default)
+        """One request header (the first, if repeated), or `default` when absent."""
+        wanted = name.lower().encode("latin-1")
+        for key, value in self.scope.get("headers", ()):
+            if key.lower() == wanted:
+                return str(value.decode("latin-1"))
+        return default
 
     @property
     def subprotocols(self) -> list[str]:

@@ -20,18 +20,6 @@ logger = logging.getLogger("microsockets")
 
 POLICY_VIOLATION = 1008
 
-if sys.version_info >= (3, 11):
-    _deadline = asyncio.timeout
-else:  # pragma: no cover - Python 3.10 has no asyncio.timeout: handlers run unbounded
-    import contextlib
-
-    class _deadline(contextlib.nullcontext[None]):
-        def __init__(self, delay: float | None) -> None:
-            super().__init__()
-
-        def expired(self) -> bool:
-            return False
-
 
 async def serve(app: Application, ws: Socket) -> None:
     """Admit the connection, run its frames through the handlers, clean up after it."""
@@ -40,15 +28,15 @@ async def serve(app: Application, ws: Socket) -> None:
     await app.room_manager.connect(ws)
     task = asyncio.current_task()
     assert task is not None
-    app.connections[ws.id] = task
+    app.connections[ws.id] = ws._session = task
     try:
         await _receive_loop(app, ws)
     except asyncio.CancelledError:
         if ws.id not in app.evicted:
             raise
-        if sys.version_info >= (3, 11):
-            task.uncancel()
+        _uncancel(task)
     finally:
+        ws._session = None
         app.connections.pop(ws.id, None)
         app.evicted.discard(ws.id)
         await _cleanup(app, ws)
@@ -79,7 +67,7 @@ async def _admit(app: Application, ws: Socket) -> bool:
 
 async def _receive_loop(app: Application, ws: Socket) -> None:
     protocol, router, receive = app.protocol, app.router, ws._receive
-    send_frame, encode_error = ws.send_frame, protocol.encode_error
+    reply, encode_error = ws._outbox.send, protocol.encode_error
     loop = asyncio.get_running_loop()
     rate = app.rate_limit
     bucket = None if rate is None else TokenBucket(rate, app.rate_burst or rate, loop.time())
@@ -102,7 +90,7 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
             if over_rate:
                 raise ProtocolError("rate_limited", f"more than {rate:g} messages a second")
             if frame.event == PING:
-                send_frame(protocol.encode(PONG, frame.payload))
+                await reply(protocol.encode(PONG, frame.payload))
                 bad_frames = 0
                 continue
             handler = router(frame.event)
@@ -113,7 +101,7 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
                 logger.info("closing %s with %d: %s", ws.id, exc.close_code, exc.message)
                 await ws.close(exc.close_code, exc.message[:120])
                 continue
-            send_frame(encode_error(exc.code, exc.message, ack_id or exc.ack_id))
+            await reply(encode_error(exc.code, exc.message, ack_id or exc.ack_id))
             bad_frames += 1
             if bad_frames >= app.max_bad_frames:
                 logger.info("closing %s: %d bad frames in a row", ws.id, bad_frames)
@@ -126,31 +114,39 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
 async def _dispatch(app: Application, ws: Socket, handler: Handler, frame: Frame) -> None:
     """Run one handler; its return value is the ack, its exception an error reply."""
     ws.event, ws.payload = frame.event, frame.payload
-    protocol = app.protocol
-    deadline = _deadline(app.handler_timeout)
+    protocol, watchdog, task = app.protocol, app.watchdog, ws._session
+    if watchdog is not None and task is not None:
+        watchdog.arm(task, asyncio.get_running_loop().time())
     try:
-        async with deadline:
-            result = await app.hooks.run_handler(ws, handler)
+        result = await app.hooks.run_handler(ws, handler)
         if frame.id is not None:
-            ws.send_frame(protocol.encode(ACK, result, frame.id))
+            await ws._outbox.send(protocol.encode(ACK, result, frame.id))
         return
+    except asyncio.CancelledError:
+        if watchdog is None or task is None or not watchdog.disarm(task):
+            raise
+        _uncancel(task)
+        logger.error("handler of %r ran past handler_timeout=%gs", frame.event, watchdog.timeout)
+        if frame.id is None:
+            return
+        code, message = "handler_timeout", f"handler ran past {watchdog.timeout:g}s"
     except LimitExceeded as exc:
         code, message = exc.code, exc.message
-    except TimeoutError as exc:
-        if not deadline.expired():
-            return _handler_failed(app, ws, frame, exc)
-        logger.error("handler of %r ran past handler_timeout=%gs", frame.event, app.handler_timeout)
-        code, message = "handler_timeout", f"handler ran past {app.handler_timeout:g}s"
     except Exception as exc:
-        return _handler_failed(app, ws, frame, exc)
-    ws.send_frame(protocol.encode_error(code, message, frame.id))
+        logger.error("handler of %r raised", frame.event, exc_info=exc)
+        if frame.id is None:
+            return
+        code, message = "handler_error", repr(exc) if app.debug else "internal error"
+    finally:
+        if watchdog is not None and task is not None and watchdog.disarm(task):
+            _uncancel(task)  # the handler swallowed the watchdog's cancellation
+    await ws._outbox.send(protocol.encode_error(code, message, frame.id))
 
 
-def _handler_failed(app: Application, ws: Socket, frame: Frame, exc: Exception) -> None:
-    logger.error("handler of %r raised", frame.event, exc_info=exc)
-    if frame.id is not None:
-        message = repr(exc) if app.debug else "internal error"
-        ws.send_frame(app.protocol.encode_error("handler_error", message, frame.id))
+def _uncancel(task: asyncio.Task[None]) -> None:
+    """Forget a cancellation this module requested and handled (Python 3.11+ counts them)."""
+    if sys.version_info >= (3, 11):
+        task.uncancel()
 
 
 async def _cleanup(app: Application, ws: Socket) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
@@ -38,39 +39,47 @@ class Socket(Connection):
         """Unique per connection; the socket is in the room of this name from the start."""
         self.event = ""
         self.payload: JSON = ""
-        self._rooms: set[str] = {self.id}
+        self._joined: set[str] | None = None  # made on the first join
         self._outbox = Outbox(send, app.send_queue_limit, self._overflowed)
+        self._session: asyncio.Task[None] | None = None
+        """The task running this connection's handlers, while it runs."""
 
     @property
     def rooms(self) -> frozenset[str]:
         """The rooms this connection is in, the one named by its id included."""
-        return frozenset(self._rooms)
+        return frozenset((self.id, *(self._joined or ())))
 
     async def join(self, room: str) -> None:
         """Enter a room; broadcasts to it reach this connection from now on."""
         if not isinstance(room, str):
             raise TypeError(f"a room name is a string, not {type(room).__name__}")
-        if room in self._rooms or self.phase is Phase.CLOSED:
+        if self._joined is None:
+            self._joined = set()
+        if room == self.id or room in self._joined or self.phase is Phase.CLOSED:
             return
-        if len(self._rooms) > self.app.max_rooms_per_connection:
+        if len(self._joined) >= self.app.max_rooms_per_connection:
             raise LimitExceeded(
                 "too_many_rooms",
                 f"a connection may be in at most {self.app.max_rooms_per_connection} rooms",
             )
-        self._rooms.add(room)
+        self._joined.add(room)
         await self.app.room_manager.join(self, room)
 
     async def leave(self, room: str) -> None:
         """Leave a room; leaving one the connection is not in does nothing."""
-        if room == self.id or room not in self._rooms:
+        if not self._joined or room not in self._joined:
             return
-        self._rooms.discard(room)
+        self._joined.discard(room)
         await self.app.room_manager.leave(self, room)
 
     async def emit(self, event: str, payload: JSON = "") -> None:
         """Send an event to this client only."""
         check_event_name(event)
-        self._outbox.put(self.app.protocol.encode(event, payload))
+        frame = self.app.protocol.encode(event, payload)
+        if asyncio.current_task() is self._session:
+            await self._outbox.send(frame)  # a reply from its own handler: no queue, no task
+        else:
+            self._outbox.put(frame)
 
     async def broadcast(
         self,
