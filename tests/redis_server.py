@@ -1,4 +1,4 @@
-"""A real redis-server on a free 127.0.0.1 port, as pytest fixtures.
+"""A real redis-server on a free 127.0.0.1 port, as pytest fixtures, and a poll-until helper.
 
 Test modules load it with `pytest_plugins = ["tests.redis_server"]`. Without the binary the tests
 skip, except in CI (`CI=true`), where a missing redis-server is a failure.
@@ -6,7 +6,9 @@ skip, except in CI (`CI=true`), where a missing redis-server is a failure.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import os
 import shutil
 import socket
@@ -14,7 +16,7 @@ import ssl
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -138,29 +140,47 @@ class RedisServer:
         return data.decode().split("\r\n")[len(commands) - 1]
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """One server for the session; tests keep apart through their own channel prefix."""
-    server = RedisServer(redis_binary())
+@contextlib.contextmanager
+def running_redis(*extra_args: str, tls_dir: Path | None = None) -> Iterator[RedisServer]:
+    """A started RedisServer (arguments as for RedisServer) for the block; stopped after it."""
+    server = RedisServer(redis_binary(), *extra_args, tls_dir=tls_dir)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One server for the session; tests keep apart through their own channel prefix."""
+    with running_redis() as server:
+        yield server
 
 
 @pytest.fixture
 def own_redis_server() -> Iterator[RedisServer]:
     """A server for one test, which may stop, restart or break it."""
-    server = RedisServer(redis_binary())
-    server.start()
-    try:
+    with running_redis() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def prefix() -> str:
     """A channel prefix no other test uses."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float) -> None:
+    """Poll `check()`, a plain or an async predicate, until it holds; fail after `timeout` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        held = check()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
+        if loop.time() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.02)

@@ -24,7 +24,8 @@ from microsockets.rooms.redis import RedisEmitter, RedisRoomManager
 from microsockets.rooms.redis.wire import _pack, _unpack
 
 pytest.register_assert_rewrite("tests.redis_server")
-from tests.redis_server import RedisServer, redis_binary  # noqa: E402
+from tests.redis_server import RedisServer, eventually, redis_binary, running_redis  # noqa: E402
+from tests.test_rooms_contract import FakeMember  # noqa: E402
 
 pytest_plugins = ["tests.redis_server"]
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
@@ -38,41 +39,22 @@ FAST = {
 }
 
 
-class FakeMember:
-    """A connection as a manager sees it: an id and a list of the frames it got."""
-
-    def __init__(self, member_id: str) -> None:
-        self.id = member_id
-        self.frames: list[str] = []
-
-    def send_frame(self, frame: str) -> None:
-        self.frames.append(frame)
-
-    def events(self) -> list[str]:
-        return [json.loads(frame)["event"] for frame in self.frames]
-
-
 def frame(event: str, payload: Any = "") -> str:
     return json.dumps({"event": event, "payload": payload}, separators=(",", ":"))
 
 
-async def until(check: Callable[[], bool], timeout: float = WAIT) -> None:
-    """Poll until `check()` holds; fail after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.01)
+async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = WAIT) -> None:
+    """Poll until `check()` (plain or async) holds; fail after `timeout` seconds."""
+    await eventually(check, timeout)
 
 
-async def until_async(check: Callable[[], Awaitable[bool]], timeout: float = WAIT) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.02)
+async def connected(node: RedisRoomManager, member_id: str, *rooms: str) -> FakeMember:
+    """A fake connection `member_id` on `node`, joined to `rooms`."""
+    member = FakeMember(member_id)
+    await node.connect(member)
+    for room in rooms:
+        await node.join(member, room)
+    return member
 
 
 async def settle(sender: RedisRoomManager, *receivers: FakeMember) -> None:
@@ -85,7 +67,7 @@ async def settle(sender: RedisRoomManager, *receivers: FakeMember) -> None:
         await sender.broadcast(frame("barrier"), [member.id])
     await until(lambda: all("barrier" in m.events() for m in receivers))
     for member in receivers:
-        member.frames.remove(frame("barrier"))
+        member.inbox.remove(frame("barrier"))
 
 
 Factory = Callable[..., Awaitable[RedisRoomManager]]
@@ -112,11 +94,7 @@ async def cluster(redis_server: RedisServer, prefix: str) -> AsyncIterator[Facto
 
 async def test_broadcast_reaches_members_on_every_node_once(cluster: Factory) -> None:
     a, b = await cluster(), await cluster()
-    alice, bob = FakeMember("alice"), FakeMember("bob")
-    await a.connect(alice)
-    await b.connect(bob)
-    await a.join(alice, "lobby")
-    await b.join(bob, "lobby")
+    alice, bob = await connected(a, "alice", "lobby"), await connected(b, "bob", "lobby")
 
     await a.broadcast(frame("hello"), ["lobby"])
 
@@ -131,18 +109,10 @@ async def test_member_of_several_target_rooms_gets_one_copy_on_any_node(
     cluster: Factory,
 ) -> None:
     a, b, c = await cluster(), await cluster(), await cluster()
-    both_a, both_b, only_2, only_1 = (
-        FakeMember(n) for n in ("both-a", "both-b", "only-2", "only-1")
-    )
-    for manager, member, rooms in (
-        (a, both_a, ["r1", "r2"]),
-        (b, both_b, ["r1", "r2", "r3"]),
-        (b, only_2, ["r2"]),
-        (c, only_1, ["r1"]),
-    ):
-        await manager.connect(member)
-        for room in rooms:
-            await manager.join(member, room)
+    both_a = await connected(a, "both-a", "r1", "r2")
+    both_b = await connected(b, "both-b", "r1", "r2", "r3")
+    only_2 = await connected(b, "only-2", "r2")
+    only_1 = await connected(c, "only-1", "r1")
 
     await a.broadcast(frame("from-a"), ["r2", "r1", "r2", "r3"])
     await c.broadcast(frame("from-c"), ["r3", "r1", "r2"])
@@ -158,15 +128,11 @@ async def test_one_message_published_per_target_room(
     cluster: Factory, redis_server: RedisServer, prefix: str
 ) -> None:
     a, b = await cluster(), await cluster()
-    members = [FakeMember(f"m{i}") for i in range(20)]
-    for i, member in enumerate(members):
-        await (a if i % 2 else b).connect(member)
-        await (a if i % 2 else b).join(member, "big")
-        await (a if i % 2 else b).join(member, "other")
+    members = [await connected(a if i % 2 else b, f"m{i}", "big", "other") for i in range(20)]
     redis = Redis.from_url(redis_server.url)
     pubsub = redis.pubsub()
     await pubsub.psubscribe(f"{prefix}:*")
-    await until_async(lambda: _next_is(pubsub, "psubscribe"))
+    await until(lambda: _next_is(pubsub, "psubscribe"))
 
     await a.broadcast(frame("once"), ["big", "other"])
 
@@ -191,9 +157,7 @@ async def _next_is(pubsub: Any, kind: str) -> bool:
 
 async def test_emit_to_a_connection_id_on_another_node(cluster: Factory) -> None:
     a, b = await cluster(), await cluster()
-    alice, bob = FakeMember("alice"), FakeMember("bob")
-    await a.connect(alice)
-    await b.connect(bob)
+    alice, bob = await connected(a, "alice"), await connected(b, "bob")
 
     await a.broadcast(frame("direct"), [bob.id])
 
@@ -204,12 +168,8 @@ async def test_emit_to_a_connection_id_on_another_node(cluster: Factory) -> None
 
 async def test_skip_applies_on_every_node(cluster: Factory) -> None:
     a, b = await cluster(), await cluster()
-    alice, bob, carol = FakeMember("alice"), FakeMember("bob"), FakeMember("carol")
-    await a.connect(alice)
-    await b.connect(bob)
-    await b.connect(carol)
-    for manager, member in ((a, alice), (b, bob), (b, carol)):
-        await manager.join(member, "room")
+    alice = await connected(a, "alice", "room")
+    bob, carol = await connected(b, "bob", "room"), await connected(b, "carol", "room")
 
     await a.broadcast(frame("not-bob"), ["room"], skip="bob")
     await a.broadcast(frame("everyone-but-carol"), None, skip="carol")
@@ -222,9 +182,7 @@ async def test_skip_applies_on_every_node(cluster: Factory) -> None:
 
 async def test_broadcast_to_everyone_and_to_nobody(cluster: Factory) -> None:
     a, b = await cluster(), await cluster()
-    alice, bob = FakeMember("alice"), FakeMember("bob")
-    await a.connect(alice)
-    await b.connect(bob)
+    alice, bob = await connected(a, "alice"), await connected(b, "bob")
 
     await b.broadcast(frame("nobody"), [])
     await b.broadcast(frame("empty-room"), ["nobody-here"])
@@ -237,9 +195,7 @@ async def test_broadcast_to_everyone_and_to_nobody(cluster: Factory) -> None:
 
 async def test_leave_and_disconnect_stop_delivery_across_nodes(cluster: Factory) -> None:
     a, b = await cluster(), await cluster()
-    alice, bob = FakeMember("alice"), FakeMember("bob")
-    await a.connect(alice)
-    await b.connect(bob)
+    alice, bob = await connected(a, "alice"), await connected(b, "bob")
     await b.join(bob, "room")
     await b.leave(bob, "room")
     await a.broadcast(frame("after-leave"), ["room"])
@@ -258,12 +214,8 @@ async def test_leave_and_disconnect_stop_delivery_across_nodes(cluster: Factory)
 
 async def test_members_and_rooms_of_answer_for_the_cluster(cluster: Factory) -> None:
     a, b = await cluster(), await cluster()
-    alice, bob = FakeMember("alice"), FakeMember("bob:with:colons")
-    await a.connect(alice)
-    await b.connect(bob)
-    await a.join(alice, "room")
-    await b.join(bob, "room")
-    await b.join(bob, "room:2")
+    alice = await connected(a, "alice", "room")
+    bob = await connected(b, "bob:with:colons", "room", "room:2")
 
     assert await a.members("room") == {"alice", "bob:with:colons"}
     assert await b.members("room") == {"alice", "bob:with:colons"}
@@ -283,16 +235,13 @@ async def test_members_of_a_dead_node_expire(
     cluster: Factory, redis_server: RedisServer, prefix: str
 ) -> None:
     a, b = await cluster(), await cluster()
-    alice, bob = FakeMember("alice"), FakeMember("bob")
-    await a.connect(alice)
-    await b.connect(bob)
-    await b.join(bob, "room")
-    await a.join(alice, "room")
+    await connected(a, "alice", "room")
+    await connected(b, "bob", "room")
     assert await a.members("room") == {"alice", "bob"}
 
     await _crash(b)  # no clean-up: as after kill -9
 
-    await until_async(lambda: _equals(a.members("room"), {"alice"}), timeout=b.node_ttl + WAIT)
+    await until(lambda: _equals(a.members("room"), {"alice"}), timeout=b.node_ttl + WAIT)
     assert await a.rooms_of("bob") == set()
     redis = Redis.from_url(redis_server.url)
     left = await redis.keys(f"{prefix}:*{b.node_id}*")
@@ -319,11 +268,7 @@ async def test_external_emitter_reaches_rooms_and_ids(
     cluster: Factory, redis_server: RedisServer, prefix: str
 ) -> None:
     a, b = await cluster(), await cluster()
-    alice, bob = FakeMember("alice"), FakeMember("bob")
-    await a.connect(alice)
-    await b.connect(bob)
-    await a.join(alice, "news")
-    await b.join(bob, "news")
+    alice, bob = await connected(a, "alice", "news"), await connected(b, "bob", "news")
 
     async with RedisEmitter(redis_server.url, channel_prefix=prefix) as emitter:
         await emitter.broadcast("headline", {"n": 1}, to=["news", "alice"])
@@ -334,10 +279,10 @@ async def test_external_emitter_reaches_rooms_and_ids(
         with pytest.raises(ValueError, match="reserved"):
             await emitter.broadcast("ms:ack", to=["news"])
 
-    await until(lambda: len(alice.frames) == 2 and len(bob.frames) == 4)
+    await until(lambda: len(alice.inbox) == 2 and len(bob.inbox) == 4)
     await settle(a, alice, bob)
-    assert alice.frames == [frame("headline", {"n": 1}), frame("everyone")]
-    assert bob.frames == [
+    assert alice.inbox == [frame("headline", {"n": 1}), frame("everyone")]
+    assert bob.inbox == [
         frame("headline", {"n": 1}),
         frame("skipped"),
         frame("direct", [1, 2]),
@@ -350,11 +295,7 @@ async def test_channel_prefixes_keep_applications_apart(
 ) -> None:
     a = await cluster(channel_prefix="app-one")
     b = await cluster(channel_prefix="app-two")
-    alice, bob = FakeMember("alice"), FakeMember("bob")
-    await a.connect(alice)
-    await b.connect(bob)
-    await a.join(alice, "room")
-    await b.join(bob, "room")
+    alice, bob = await connected(a, "alice", "room"), await connected(b, "bob", "room")
 
     await a.broadcast(frame("one"), ["room"])
     await a.broadcast(frame("one-all"))
@@ -368,14 +309,11 @@ async def test_channel_prefixes_keep_applications_apart(
 
 
 async def test_url_with_password_and_database(cluster: Factory) -> None:
-    server = RedisServer(redis_binary(), "--requirepass", "s3cret")
-    server.start()
-    try:
+    with running_redis("--requirepass", "s3cret") as server:
         url = f"redis://:s3cret@127.0.0.1:{server.port}/3"
         a, b = await cluster(url), await cluster(url)
-        alice, bob = FakeMember("alice"), FakeMember("bob")
-        await a.connect(alice)
-        await b.connect(bob)
+        await connected(a, "alice")
+        bob = await connected(b, "bob")
         await a.broadcast(frame("secret"), ["bob"])
         await until(lambda: bob.events() == ["secret"])
         assert server.command("SELECT", "3").startswith("+OK")
@@ -385,23 +323,19 @@ async def test_url_with_password_and_database(cluster: Factory) -> None:
 
         wrong = await cluster(f"redis://:wrong@127.0.0.1:{server.port}/3", ready=False)
         assert not wrong.redis_available  # refused, but the manager keeps running locally
-        carol = FakeMember("carol")
-        await wrong.connect(carol)
+        carol = await connected(wrong, "carol")
         await wrong.broadcast(frame("local"), ["carol"])
         assert carol.events() == ["local"]
         await wrong.stop()
         await a.stop()
         await b.stop()
-    finally:
-        server.stop()
 
 
 async def test_foreign_messages_on_our_channels_are_ignored(
     cluster: Factory, redis_server: RedisServer, prefix: str
 ) -> None:
     a, b = await cluster(), await cluster()
-    alice = FakeMember("alice")
-    await a.connect(alice)
+    alice = await connected(a, "alice")
     redis = Redis.from_url(redis_server.url)
     for junk in (b"junk", b"[1]\n", b'["x","y",null,null]\n{}', b"\xff\xfe", b"[1,2,null,5]\nx"):
         await redis.publish(f"{prefix}:r:alice", junk)
@@ -438,9 +372,7 @@ def test_constructor_refuses_bad_settings() -> None:
 
 async def test_works_locally_before_start_and_after_stop(redis_server: RedisServer) -> None:
     manager = RedisRoomManager(redis_server.url, **FAST)
-    alice = FakeMember("alice")
-    await manager.connect(alice)
-    await manager.join(alice, "room")
+    alice = await connected(manager, "alice", "room")
     await manager.broadcast(frame("local"), ["room"])
     assert alice.events() == ["local"]
     assert await manager.members("room") == {"alice"}
@@ -457,9 +389,7 @@ async def test_stop_erases_this_node_from_redis(
     cluster: Factory, redis_server: RedisServer, prefix: str
 ) -> None:
     a, b = await cluster(), await cluster()
-    bob = FakeMember("bob")
-    await b.connect(bob)
-    await b.join(bob, "room")
+    await connected(b, "bob", "room")
     assert await a.members("room") == {"bob"}
     await b.stop()
     assert await a.members("room") == set()
@@ -485,12 +415,9 @@ async def test_redis_restart_keeps_local_delivery_and_resumes(
     caplog.set_level(logging.INFO, "microsockets.rooms.redis")
     server = own_redis_server
     a, b = await cluster(server.url), await cluster(server.url)
-    alice, bob, carol = FakeMember("alice"), FakeMember("bob"), FakeMember("carol")
-    await a.connect(alice)
-    await a.connect(carol)
-    await b.connect(bob)
-    for manager, member in ((a, alice), (a, carol), (b, bob)):
-        await manager.join(member, "room")
+    alice = await connected(a, "alice", "room")
+    await connected(a, "carol", "room")
+    bob = await connected(b, "bob", "room")
 
     server.stop()
     for i in range(200):
@@ -509,9 +436,9 @@ async def test_redis_restart_keeps_local_delivery_and_resumes(
 
     server.start()
     await until(lambda: a.redis_available and b.redis_available)
-    await until_async(lambda: _equals(b.members("room"), {"alice", "bob", "carol"}))
+    await until(lambda: _equals(b.members("room"), {"alice", "bob", "carol"}))
     assert await b.rooms_of("alice") == {"alice", "room", "joined-while-down"}
-    alice.frames.clear()
+    alice.inbox.clear()
     await a.broadcast(frame("back"), ["room"])
     await until(lambda: bob.events()[-1:] == ["back"])
     await settle(a, alice, bob)
@@ -525,12 +452,11 @@ async def test_publish_never_waits_and_the_queue_is_bounded(
     cluster: Factory, own_redis_server: RedisServer
 ) -> None:
     a = await cluster(own_redis_server.url, max_pending=100)
-    alice = FakeMember("alice")
-    await a.connect(alice)
+    alice = await connected(a, "alice")
     own_redis_server.stop()
     for i in range(5000):
         await a.broadcast(frame(f"m{i}"), ["alice", "elsewhere"])
-    assert len(alice.frames) == 5000
+    assert len(alice.inbox) == 5000
     assert len(a._publisher.outbox) <= 100
 
 
@@ -539,9 +465,7 @@ async def test_start_with_redis_down_then_up(cluster: Factory) -> None:
     a = await cluster(server.url, ready=False)
     b: RedisRoomManager | None = None
     try:
-        alice = FakeMember("alice")
-        await a.connect(alice)
-        await a.join(alice, "room")
+        alice = await connected(a, "alice", "room")
         assert not a.redis_available
         server.start()
         await until(lambda: a.redis_available)
@@ -562,10 +486,8 @@ async def test_subscriber_killed_by_redis_reconnects(
     """Redis drops subscribers past their output buffer limit; CLIENT KILL does the same."""
     caplog.set_level(logging.INFO, "microsockets.rooms.redis")
     a, b = await cluster(own_redis_server.url), await cluster(own_redis_server.url)
-    alice, bob = FakeMember("alice"), FakeMember("bob")
-    await a.connect(alice)
-    await b.connect(bob)
-    await b.join(bob, "room")
+    await connected(a, "alice")
+    bob = await connected(b, "bob", "room")
 
     assert own_redis_server.command("CLIENT", "KILL", "TYPE", "pubsub") == ":2"
 
@@ -574,7 +496,7 @@ async def test_subscriber_killed_by_redis_reconnects(
         await asyncio.sleep(0.02)
         return "ping" in bob.events()
 
-    await until_async(delivered)
+    await until(delivered)
     await until(lambda: a.redis_available and b.redis_available)
     warnings = _warnings(caplog)
     assert len([w for w in warnings if "pub/sub link failed" in w]) == 2
@@ -589,8 +511,7 @@ async def test_output_buffer_limit_disconnect_recovers(
     server = own_redis_server
     assert server.command("CONFIG", "SET", "client-output-buffer-limit", "pubsub 64kb 0 0")
     a, b = await cluster(server.url), await cluster(server.url)
-    bob = FakeMember("bob")
-    await b.connect(bob)
+    bob = await connected(b, "bob")
     channel = f"{a.channel_prefix}:r:bob"
     big = _pack("x" * 32, frame("big", "x" * 60_000), ["bob"], None)
     stalled, flooded = threading.Event(), threading.Event()
@@ -624,7 +545,7 @@ async def test_output_buffer_limit_disconnect_recovers(
         await asyncio.sleep(0.02)
         return "after" in bob.events()
 
-    await until_async(delivered)
+    await until(delivered)
     assert any("pub/sub link failed" in w for w in _warnings(caplog))
 
 
@@ -636,17 +557,13 @@ async def test_a_hung_redis_never_blocks_publishers(
     server = own_redis_server
     assert server.process is not None
     a, b = await cluster(server.url), await cluster(server.url)
-    alice, bob = FakeMember("alice"), FakeMember("bob")
-    await a.connect(alice)
-    await b.connect(bob)
-    await a.join(alice, "room")
-    await b.join(bob, "room")
+    alice, bob = await connected(a, "alice", "room"), await connected(b, "bob", "room")
 
     os.kill(server.process.pid, signal.SIGSTOP)
     try:
         for i in range(200):
             await a.broadcast(frame(f"m{i}"), ["room"])
-        assert len(alice.frames) == 200
+        assert len(alice.inbox) == 200
         await a.join(alice, "frozen")  # gives up after operation_timeout
         assert await a.members("frozen") == {"alice"}
 
@@ -658,7 +575,7 @@ async def test_a_hung_redis_never_blocks_publishers(
         os.kill(server.process.pid, signal.SIGCONT)
 
     await until(lambda: a.redis_available and b.redis_available)
-    bob.frames.clear()
+    bob.inbox.clear()
     await a.broadcast(frame("thawed"), ["room"])
     await until(lambda: "thawed" in bob.events())
     assert await b.members("frozen") == {"alice"}
@@ -671,14 +588,14 @@ async def test_a_failing_member_does_not_stop_delivery_from_redis(
     cluster: Factory, caplog: pytest.LogCaptureFixture
 ) -> None:
     a, b = await cluster(), await cluster()
-    broken, bob = FakeMember("broken"), FakeMember("bob")
+    broken = FakeMember("broken")
 
     def explode(frame: str) -> None:
         raise RuntimeError("boom")
 
     broken.send_frame = explode  # type: ignore[method-assign]
     await b.connect(broken)
-    await b.connect(bob)
+    bob = await connected(b, "bob")
     await a.broadcast(frame("first"), ["broken"])
     await a.broadcast(frame("second"), ["bob"])
 
@@ -688,12 +605,11 @@ async def test_a_failing_member_does_not_stop_delivery_from_redis(
 
 async def test_stop_publishes_what_is_queued(cluster: Factory) -> None:
     a, b = await cluster(), await cluster()
-    bob = FakeMember("bob")
-    await b.connect(bob)
+    bob = await connected(b, "bob")
     for i in range(2000):
         await a.broadcast(frame(f"m{i}"), ["bob"])
     await a.stop()
-    await until(lambda: len(bob.frames) == 2000)
+    await until(lambda: len(bob.inbox) == 2000)
     assert bob.events() == [f"m{i}" for i in range(2000)]
 
 
@@ -701,8 +617,7 @@ async def test_resync_after_an_outage_keeps_a_member_without_rooms(
     cluster: Factory, own_redis_server: RedisServer
 ) -> None:
     a, b = await cluster(own_redis_server.url), await cluster(own_redis_server.url)
-    alice = FakeMember("alice")
-    await a.connect(alice)
+    alice = await connected(a, "alice")
     await a.leave(alice, "alice")  # the contract allows it; rooms_of is then empty
     await a.join(alice, "room")
     own_redis_server.stop()
@@ -710,7 +625,7 @@ async def test_resync_after_an_outage_keeps_a_member_without_rooms(
     await until(lambda: not a.redis_available)
     own_redis_server.start()
     await until(lambda: a.redis_available)
-    await until_async(lambda: _equals(b.members("room"), set()))
+    await until(lambda: _equals(b.members("room"), set()))
     assert await b.rooms_of("alice") == set()
     assert await a.rooms_of("alice") == set()
 
@@ -718,19 +633,14 @@ async def test_resync_after_an_outage_keeps_a_member_without_rooms(
 async def test_tls_url(cluster: Factory, tmp_path: Path) -> None:
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make a certificate")
-    server = RedisServer(redis_binary(), tls_dir=tmp_path)
-    server.start()
-    try:
+    with running_redis(tls_dir=tmp_path) as server:
         assert server.url.startswith("rediss://")
         a, b = await cluster(server.url), await cluster(server.url)
         await until(lambda: a.redis_available and b.redis_available)
-        alice, bob = FakeMember("alice"), FakeMember("bob")
-        await a.connect(alice)
-        await b.connect(bob)
+        await connected(a, "alice")
+        bob = await connected(b, "bob")
         await a.broadcast(frame("over-tls"), ["bob"])
         await until(lambda: bob.events() == ["over-tls"])
         assert await a.members("bob") == {"bob"}
         await a.stop()
         await b.stop()
-    finally:
-        server.stop()

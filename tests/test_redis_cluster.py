@@ -27,7 +27,7 @@ import microsockets
 from microsockets.rooms.redis import RedisEmitter, RedisRoomManager
 
 pytest.register_assert_rewrite("tests.redis_server")
-from tests.redis_server import RedisServer, free_port  # noqa: E402
+from tests.redis_server import RedisServer, eventually, free_port  # noqa: E402
 
 pytest_plugins = ["tests.redis_server"]
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(90)]
@@ -179,21 +179,20 @@ class Client:
 
 
 async def until(check: Callable[[], Awaitable[bool]], timeout: float = WAIT) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.02)
+    await eventually(check, timeout)
+
+
+StartNodes = Callable[[RedisServer], list[Node]]
+OpenClient = Callable[[Node], Awaitable[Client]]
 
 
 @pytest.fixture
-def start_nodes() -> Iterator[Callable[[str, str], list[Node]]]:
-    """Starts two uvicorn processes on a Redis; stops (or reaps) them after the test."""
+def start_nodes(prefix: str) -> Iterator[StartNodes]:
+    """Starts two uvicorn processes on a Redis, in this test's prefix; stops (or reaps) them."""
     nodes: list[Node] = []
 
-    def start(redis_url: str, prefix: str) -> list[Node]:
-        pair = [Node(redis_url, prefix), Node(redis_url, prefix)]
+    def start(server: RedisServer) -> list[Node]:
+        pair = [Node(server.url, prefix), Node(server.url, prefix)]
         nodes.extend(pair)
         for node in pair:
             node.wait_ready()
@@ -205,7 +204,7 @@ def start_nodes() -> Iterator[Callable[[str, str], list[Node]]]:
 
 
 @pytest.fixture
-async def open_client() -> AsyncIterator[Callable[[Node], Awaitable[Client]]]:
+async def open_client() -> AsyncIterator[OpenClient]:
     clients: list[Client] = []
 
     async def open_client(node: Node) -> Client:
@@ -220,12 +219,9 @@ async def open_client() -> AsyncIterator[Callable[[Node], Awaitable[Client]]]:
 
 
 async def test_two_processes_act_as_one_server(
-    start_nodes: Callable[[str, str], list[Node]],
-    open_client: Callable[[Node], Awaitable[Client]],
-    redis_server: RedisServer,
-    prefix: str,
+    start_nodes: StartNodes, open_client: OpenClient, redis_server: RedisServer, prefix: str
 ) -> None:
-    a, b = start_nodes(redis_server.url, prefix)
+    a, b = start_nodes(redis_server)
     a1, a2, b1, b2 = [await open_client(node) for node in (a, a, b, b)]
     for client in (a1, b1, b2):
         assert await client.request("join", "room") == "ok"
@@ -274,12 +270,9 @@ async def test_two_processes_act_as_one_server(
 
 
 async def test_members_of_a_killed_process_expire(
-    start_nodes: Callable[[str, str], list[Node]],
-    open_client: Callable[[Node], Awaitable[Client]],
-    redis_server: RedisServer,
-    prefix: str,
+    start_nodes: StartNodes, open_client: OpenClient, redis_server: RedisServer
 ) -> None:
-    a, b = start_nodes(redis_server.url, prefix)
+    a, b = start_nodes(redis_server)
     a1, b1 = await open_client(a), await open_client(b)
     await a1.request("join", "room")
     await b1.request("join", "room")
@@ -294,12 +287,9 @@ async def test_members_of_a_killed_process_expire(
 
 
 async def test_redis_restart_needs_no_app_restart(
-    start_nodes: Callable[[str, str], list[Node]],
-    open_client: Callable[[Node], Awaitable[Client]],
-    own_redis_server: RedisServer,
-    prefix: str,
+    start_nodes: StartNodes, open_client: OpenClient, own_redis_server: RedisServer
 ) -> None:
-    a, b = start_nodes(own_redis_server.url, prefix)
+    a, b = start_nodes(own_redis_server)
     a1, a2, b1 = await open_client(a), await open_client(a), await open_client(b)
     for client in (a1, a2, b1):
         await client.request("join", "room")

@@ -5,6 +5,7 @@ A manager under test is built by a factory in MANAGERS; other test modules add t
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 
 import pytest
@@ -23,6 +24,10 @@ class FakeMember:
 
     def send_frame(self, frame: str) -> None:
         self.inbox.append(frame)
+
+    def events(self) -> list[str]:
+        """The event names of the JSON frames in the inbox, in order."""
+        return [json.loads(frame)["event"] for frame in self.inbox]
 
 
 class ListRoomManager(BaseRoomManager):
