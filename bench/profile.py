@@ -57,16 +57,18 @@ def summarize(raw: Path, top: int) -> str:
     return "\n".join(lines)
 
 
-def pick(key: str) -> targets.Target:
-    """A server of the main comparison by key (ms2, ms1, sio, wsb)."""
-    (target,) = [t for t in targets.main_targets(with_node=False) if t.key == key]
+def pick(key: str, commit: str | None) -> targets.Target:
+    """A server of the main comparison by key (ms2, ms1, sio, wsb); ours from the work tree,
+    or from `commit` when given."""
+    source = envs.snapshot(targets.REPO, commit) if commit else targets.REPO
+    (target,) = [t for t in targets.main_targets(False, source) if t.key == key]
     return target
 
 
-def memory(key: str, top: int, count: int = 2000) -> int:
+def memory(key: str, commit: str | None, top: int, count: int = 2000) -> int:
     """tracemalloc snapshots before and with `count` idle joined connections; the diff."""
     base = OUT / f"tracemalloc-{key}"
-    target = pick(key)
+    target = pick(key, commit)
     target = dataclasses.replace(target, env={**target.env, "BENCH_TRACEMALLOC": str(base)})
     with run.start(target, OUT / "logs") as server:
         server.proc.send_signal(signal.SIGUSR1)  # type: ignore[union-attr]
@@ -112,13 +114,16 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--server", default="ms2", help="ms2 (ours), ms1, sio or wsb")
+    parser.add_argument(
+        "--commit", help="profile microsockets as committed here (default: work tree)"
+    )
     args = parser.parse_args()
     envs.ensure_all()
     if args.name == "memory":
-        return memory(args.server, args.top)
+        return memory(args.server, args.commit, args.top)
     scenario, params = run.FULL[args.name]
     params = {**params, "rounds": args.rounds}
-    target = pick(args.server)
+    target = pick(args.server, args.commit)
     OUT.mkdir(exist_ok=True)
     raw = OUT / f"profile-{args.server}-{args.name}.txt"
     spy = str(envs.python("ms2").parent / "py-spy")
