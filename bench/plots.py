@@ -45,7 +45,7 @@ def fanout(data: dict, path: Path) -> None:
 
 
 def memory(data: dict, path: Path) -> None:
-    keys = [k for k in MAIN if k in data["results"]]
+    keys = [k for k in (*MAIN, "floor") if k in data["results"]]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     width = 0.38
     for i, count in enumerate((1000, 10000)):

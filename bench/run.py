@@ -47,7 +47,6 @@ SMOKE = {
     "slow": ("slow", {"receivers": 10, "messages": 20, "seconds": 0.5, "grace": 0.5}),
 }
 INTERLEAVED = ("fanout", "echo")
-VARIANT_SCENARIOS = ("fanout-1000", "echo", "idle")  # where the ms2 variants take part
 
 
 def run_loadgen(
@@ -93,13 +92,19 @@ def start(target: targets.Target, logs: Path) -> Server:
 
 
 def run_all(plan: dict, main: list, variants: list, python: str, logs: Path) -> dict:
-    """Every scenario of `plan` on its servers; {target key: {scenario name: result}}."""
-    results: dict[str, dict] = {t.key: {} for t in main + variants}
+    """Every scenario of `plan` on the servers that take part in it (Target.takes);
+    {target key: {scenario name: result}}."""
+    everyone = main + variants
+    results: dict[str, dict] = {t.key: {} for t in everyone}
     interleaved = [(n, sc, p) for n, (sc, p) in plan.items() if sc in INTERLEAVED]
     with contextlib.ExitStack() as stack:
-        running = [(t, stack.enter_context(start(t, logs))) for t in main + variants]
+        running = [
+            (t, stack.enter_context(start(t, logs)))
+            for t in everyone
+            if any(t.takes(name) for name, _, _ in interleaved)
+        ]
         for name, scenario, params in interleaved:
-            servers = [(t, s) for t, s in running if t in main or name in VARIANT_SCENARIOS]
+            servers = [(t, s) for t, s in running if t.takes(name)]
             t0 = time.monotonic()
             found = run_loadgen(scenario, params, servers, python, logs)
             for target, _ in servers:
@@ -109,7 +114,7 @@ def run_all(plan: dict, main: list, variants: list, python: str, logs: Path) -> 
     for name, (scenario, params) in plan.items():
         if scenario in INTERLEAVED:
             continue
-        for target in main + [t for t in variants if name in VARIANT_SCENARIOS]:
+        for target in [t for t in everyone if t.takes(name)]:
             t0 = time.monotonic()
             with start(target, logs) as server:
                 found = run_loadgen(scenario, params, [(target, server)], python, logs)
@@ -229,7 +234,7 @@ def main() -> int:
         },
         "results": results,
         "problems": problems(results),
-        "redis": None if args.smoke else redis_lines(),
+        "redis": None if args.smoke or args.only else redis_lines(),
         "seconds": round(time.monotonic() - started),
     }
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -8,6 +8,7 @@ the main configuration is the best one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -56,6 +57,10 @@ class Target:
     program: tuple[str, ...]  # the interpreter and script; "{port}" is replaced by the port
     env: dict[str, str] = field(default_factory=dict)
     packages: tuple[str, ...] = ()  # distributions whose versions the report names
+    scenarios: tuple[str, ...] | None = None  # the scenarios it takes part in; None: all
+
+    def takes(self, scenario: str) -> bool:
+        return self.scenarios is None or scenario in self.scenarios
 
     def command(self, port: int) -> list[str]:
         return [arg.replace("{port}", str(port)) for arg in self.program]
@@ -192,13 +197,22 @@ def main_targets(with_node: bool, source: Path = REPO) -> list[Target]:
 
 
 def variants(source: Path = REPO) -> list[Target]:
-    """microsockets 2.x with one setting changed each."""
-    ms2 = envs.python("ms2")
+    """microsockets 2.x with one setting changed each, and the bare ASGI app for reference."""
+    ms2, only = envs.python("ms2"), ("fanout-1000", "echo", "idle")
     return [
-        ours(ms2, source, ws="wsproto"),
-        ours(ms2, source, ws="websockets"),
-        ours(ms2, source, codec="json"),
+        dataclasses.replace(ours(ms2, source, ws="wsproto"), scenarios=only),
+        dataclasses.replace(ours(ms2, source, ws="websockets"), scenarios=only),
+        dataclasses.replace(ours(ms2, source, codec="json"), scenarios=only),
+        floor(),
     ]
+
+
+def floor() -> Target:
+    """A bare ASGI app on the same uvicorn: the per-connection memory no library can go below."""
+    peers = envs.python("peers")
+    return Target("floor", "bare ASGI app (uvicorn floor)", "ms",
+                  _uvicorn(peers, "asgi_floor:app", BEST_WS, UVICORN_FLAGS),
+                  packages=UVICORN_STACK, scenarios=("idle",))  # fmt: skip
 
 
 def smoke_targets() -> list[Target]:
