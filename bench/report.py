@@ -313,7 +313,8 @@ def efficiency(data: dict[str, Any]) -> str:
             runs = (by_name.get(name) or {}).get("runs", [])
             per_cpu = [r["rate"] / r["server_cpu"] for r in runs if r.get("server_cpu")]
             cells.append(f"{median_range(per_cpu)[0]:,.0f}" if per_cpu else "-")
-        grid.append([data["targets"][key]["label"], *cells])
+        if cells != ["-", "-"]:
+            grid.append([data["targets"][key]["label"], *cells])
     return markdown_table(grid)
 
 
