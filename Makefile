@@ -35,8 +35,11 @@ pytest: system venv js
 jstest: system venv js
 	cd $(JS) && npm test --silent
 
-bench: system venv js
+bench: system venv
 	$(PY) bench/run.py
+
+bench-smoke: venv
+	$(PY) bench/run.py --smoke
 
 # Debian packages the tests need, installed only when absent.
 system: $(APT_STAMP)

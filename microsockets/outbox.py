@@ -51,7 +51,13 @@ class Outbox:
             self.abandon()
             self._on_overflow()
             return
-        self._enqueue({"type": "websocket.send", "text": frame})
+        # _enqueue inlined: this runs once per recipient of every broadcast.
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        queue.append({"type": "websocket.send", "text": frame})
+        if not self._busy:
+            self._wake()
 
     async def send(self, frame: str) -> None:
         """Send at once when nothing is queued before it, else queue (only from the session).

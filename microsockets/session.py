@@ -118,7 +118,8 @@ async def _dispatch(app: Application, ws: Socket, handler: Handler, frame: Frame
     if watchdog is not None and task is not None:
         watchdog.arm(task, asyncio.get_running_loop().time())
     try:
-        result = await app.hooks.run_handler(ws, handler)
+        hooks = app.hooks
+        result = await (hooks.run_handler(ws, handler) if hooks.before_on else handler(ws))
         if frame.id is not None:
             await ws._outbox.send(protocol.encode(ACK, result, frame.id))
         return

@@ -41,6 +41,8 @@ class Socket(Connection):
         self.payload: JSON = ""
         self._joined: set[str] | None = None  # made on the first join
         self._outbox = Outbox(send, app.send_queue_limit, self._overflowed)
+        self.send_frame = self._outbox.put
+        """Queue an encoded frame to this client (the room managers' delivery path)."""
         self._session: asyncio.Task[None] | None = None
         """The task running this connection's handlers, while it runs."""
 
@@ -96,10 +98,6 @@ class Socket(Connection):
         if self.phase is Phase.CONNECTED:
             self.close_code, self.close_reason = code, reason
             self._outbox.close(code, reason)
-
-    def send_frame(self, frame: str) -> None:
-        """Queue an encoded frame to this client (the room managers' delivery path)."""
-        self._outbox.put(frame)
 
     def _overflowed(self) -> None:
         self.app.evict(self, SEND_QUEUE_FULL, "send queue limit exceeded")
