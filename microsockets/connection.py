@@ -112,13 +112,13 @@ class Connection:
         """Complete the handshake, optionally choosing a subprotocol and adding headers."""
         if self.phase is not Phase.CONNECTING:
             raise WebSocketStateError(f"accept() on a {self.phase.value} socket: call it once")
-        if subprotocol is not None:
-            self.subprotocol = subprotocol
-        if self.subprotocol is not None and self.subprotocol not in self.subprotocols:
+        chosen = self.subprotocol if subprotocol is None else subprotocol
+        if chosen is not None and chosen not in self.subprotocols:
             raise WebSocketStateError(
-                f"subprotocol {self.subprotocol!r} was not offered by the client "
+                f"subprotocol {chosen!r} was not offered by the client "
                 f"(it offered {self.subprotocols!r})"
             )
+        self.subprotocol = chosen
         if headers is not None:
             self.response_headers.extend(headers)
         message: Message = {"type": "websocket.accept", "subprotocol": self.subprotocol}

@@ -47,8 +47,6 @@ class Hooks:
         Returns the handler's own return value even when a hook does not pass it on, since
         hooks written for 1.0.0 end with a bare `await func(ws)`.
         """
-        if not self.before_on:
-            return await handler(ws)
         result: list[Any] = [None]
 
         async def innermost(ws: Socket) -> Any:

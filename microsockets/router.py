@@ -37,11 +37,3 @@ class EventRouter:
 
     def __call__(self, event: str) -> Handler | None:
         return self._handlers.get(event)
-
-    def __contains__(self, event: object) -> bool:
-        return event in self._handlers
-
-    @property
-    def events(self) -> list[str]:
-        """The routed event names, in the order they were added."""
-        return list(self._handlers)

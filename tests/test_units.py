@@ -1,0 +1,139 @@
+"""Small pieces on their own: request views, path patterns, state errors, hook failures."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+import microsockets
+from microsockets.datastructures import QueryParams
+from microsockets.routing import PathPattern
+from microsockets.testing import HandshakeRejected, TestClient
+
+
+def test_query_params_is_a_mapping_of_last_values():
+    params = QueryParams("a=1&b=&a=2")
+    assert (len(params), dict(params), params.getlist("a")) == (2, {"a": "2", "b": ""}, ["1", "2"])
+    assert repr(params) == "QueryParams([('a', '1'), ('b', ''), ('a', '2')])"
+
+
+def test_path_patterns():
+    pattern = PathPattern("/rooms/{room}/users/{user}")
+    assert pattern.match("/rooms/a/users/b") == {"room": "a", "user": "b"}
+    assert pattern.match("/rooms/a/users/b/extra") is None
+    assert repr(pattern) == "PathPattern('/rooms/{room}/users/{user}')"
+    with pytest.raises(ValueError, match="starts with '/'"):
+        PathPattern("rooms")
+
+
+async def test_socket_argument_errors_and_no_ops():
+    app = microsockets.Application()
+    seen = []
+
+    @app.on("try")
+    async def attempt(ws):
+        with pytest.raises(TypeError, match="room name is a string"):
+            await ws.join(42)
+        await ws.leave("never joined")
+        await ws.leave(ws.id)
+        await ws.broadcast("to generator", "x", to=(room for room in [ws.id]), skip_self=False)
+        seen.append(repr(ws))
+
+    async with TestClient(app) as client, client.connect("/p") as ws:
+        await ws.request("try")
+        assert await ws.receive() == ("to generator", "x")
+    assert seen == ["<Socket '/p' connected>"]
+
+
+async def test_emit_from_another_task_is_queued_in_order():
+    app = microsockets.Application()
+    sockets = []
+
+    @app.on("hold")
+    async def hold(ws):
+        sockets.append(ws)
+
+    async with TestClient(app) as client, client.connect() as ws:
+        await ws.request("hold")
+        await asyncio.gather(*(sockets[0].emit("n", n) for n in range(3)))
+        assert [await ws.receive() for _ in range(3)] == [("n", 0), ("n", 1), ("n", 2)]
+
+
+async def test_accept_and_reject_in_the_wrong_state():
+    app = microsockets.Application()
+    errors = []
+
+    @app.websocket("/raw")
+    async def raw(ws):
+        with pytest.raises(microsockets.WebSocketStateError, match="was not offered"):
+            await ws.accept(subprotocol="nope")
+        await ws.accept()
+        with pytest.raises(microsockets.WebSocketStateError, match="only possible before"):
+            await ws.reject()
+        errors.append(await ws.receive_bytes())
+
+    async with TestClient(app) as client, client.connect("/raw") as ws:
+        await ws.send_text("text, not bytes")
+        assert await ws.wait_closed() == 1003
+    assert errors == []
+
+
+async def test_refusal_without_the_http_response_extension_closes_before_accept():
+    app = microsockets.Application()
+    sent = []
+    incoming = asyncio.Queue()
+    await incoming.put({"type": "websocket.connect"})
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "websocket", "path": "/", "headers": [(b"origin", b"http://evil.example")]}
+    await app(scope, incoming.get, send)
+    assert [m["type"] for m in sent] == ["websocket.close"]
+
+
+async def test_a_failing_startup_hook_fails_the_lifespan(caplog):
+    app = microsockets.Application()
+
+    @app.hooks.on_startup
+    async def broken():
+        raise RuntimeError("no database")
+
+    with (
+        caplog.at_level(logging.ERROR, "microsockets"),
+        pytest.raises(RuntimeError, match="no database"),
+    ):
+        async with TestClient(app):
+            pass
+
+
+async def test_a_failing_on_disconnect_hook_is_logged_and_the_others_run(caplog):
+    app = microsockets.Application()
+    ran = []
+
+    @app.hooks.on_disconnect
+    async def broken(ws):
+        raise RuntimeError("hook bug")
+
+    @app.hooks.on_disconnect
+    async def fine(ws):
+        ran.append(ws.id)
+
+    async with TestClient(app) as client:
+        with caplog.at_level(logging.ERROR, "microsockets"):
+            async with client.connect():
+                pass
+    assert len(ran) == 1
+    assert "hook bug" in caplog.text
+
+
+async def test_shutting_down_refuses_new_handshakes_with_503():
+    app = microsockets.Application()
+    async with TestClient(app) as client:
+        app._going_away()
+        with pytest.raises(HandshakeRejected) as caught:
+            async with client.connect():
+                pass
+    assert caught.value.status == 503
