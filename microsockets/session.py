@@ -66,6 +66,7 @@ async def _admit(app: Application, ws: Socket) -> bool:
 
 
 async def _receive_loop(app: Application, ws: Socket) -> None:
+    """Decode and check each frame, answer pings and bad frames, dispatch the rest in order."""
     protocol, router, receive = app.protocol, app.router, ws._receive
     reply, encode_error = ws._outbox.send, protocol.encode_error
     loop = asyncio.get_running_loop()
