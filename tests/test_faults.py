@@ -8,6 +8,7 @@ Timeouts here are safety nets, never the thing under test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ import sys
 import time
 import tracemalloc
 import zlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -432,8 +434,9 @@ async def test_half_open_connections_are_found_by_transport_pings(caplog):
 # Shutdown.
 
 
-def _spawn_server(report: Path, sock: socket.socket, *extra: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "MS_REPORT": str(report)}
+def _popen_uvicorn(
+    sock: socket.socket, report: Path, extra: tuple[str, ...]
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -447,9 +450,29 @@ def _spawn_server(report: Path, sock: socket.socket, *extra: str) -> subprocess.
             *extra,
         ],
         pass_fds=[sock.fileno()],
-        env=env,
+        env={**os.environ, "MS_REPORT": str(report)},
         cwd=Path(__file__).parent.parent,
     )
+
+
+@contextlib.asynccontextmanager
+async def _uvicorn_process(
+    report: Path, *extra: str
+) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
+    """uvicorn serving tests.helpers_apps:app in a subprocess on a free port, killed if
+    still running at the end; yields its ws:// URL and the process, once it listens."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"ws://127.0.0.1:{sock.getsockname()[1]}"
+    server = _popen_uvicorn(sock, report, extra)
+    sock.close()
+    try:
+        await _serving(url)
+        yield url, server
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
 
 
 async def _serving(url: str) -> None:
@@ -467,35 +490,26 @@ async def _serving(url: str) -> None:
 
 async def _sigterm_with_clients(tmp_path: Path, count: int) -> None:
     report = tmp_path / "report.txt"
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    url = f"ws://127.0.0.1:{port}"
-    server = _spawn_server(report, sock)
-    sock.close()
     clients: list[Any] = []
     try:
-        await _serving(url)
-        sem = asyncio.Semaphore(100)
+        async with _uvicorn_process(report) as (url, server):
+            sem = asyncio.Semaphore(100)
 
-        async def connect() -> Any:
-            async with sem:
-                ws = await websockets.connect(url, open_timeout=WAIT)
-                await ws.send(json.dumps({"event": "join", "payload": "lobby", "id": 1}))
-                await asyncio.wait_for(ws.recv(), WAIT)
-                return ws
+            async def connect() -> Any:
+                async with sem:
+                    ws = await websockets.connect(url, open_timeout=WAIT)
+                    await ws.send(json.dumps({"event": "join", "payload": "lobby", "id": 1}))
+                    await asyncio.wait_for(ws.recv(), WAIT)
+                    return ws
 
-        clients = await asyncio.gather(*(connect() for _ in range(count)))
-        started = time.monotonic()
-        server.send_signal(signal.SIGTERM)
-        codes = await asyncio.gather(*(closed_with(ws) for ws in clients))
-        all_closed = time.monotonic() - started
-        returncode = await asyncio.to_thread(server.wait, 60)
-        exited = time.monotonic() - started
+            clients = await asyncio.gather(*(connect() for _ in range(count)))
+            started = time.monotonic()
+            server.send_signal(signal.SIGTERM)
+            codes = await asyncio.gather(*(closed_with(ws) for ws in clients))
+            all_closed = time.monotonic() - started
+            returncode = await asyncio.to_thread(server.wait, 60)
+            exited = time.monotonic() - started
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
         for ws in clients:
             await ws.close()
     print(
@@ -512,26 +526,15 @@ async def _sigterm_with_clients(tmp_path: Path, count: int) -> None:
 
 
 async def test_a_client_reconnecting_during_shutdown_is_refused(tmp_path):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"ws://127.0.0.1:{sock.getsockname()[1]}"
-    server = _spawn_server(tmp_path / "report.txt", sock)
-    sock.close()
-    try:
-        await _serving(url)
+    async with _uvicorn_process(tmp_path / "report.txt") as (url, server):
         ws = await websockets.connect(url, open_timeout=WAIT)
         server.send_signal(signal.SIGTERM)
         assert await closed_with(ws) == 1001
         with pytest.raises((websockets.InvalidStatus, OSError)) as caught:
             await websockets.connect(url, open_timeout=WAIT)
-        print(f"\nreconnect during shutdown: {caught.value!r}")
         if isinstance(caught.value, websockets.InvalidStatus):
             assert caught.value.response.status_code == 503
         assert await asyncio.to_thread(server.wait, 30) in (0, -signal.SIGTERM)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
 
 
 async def test_sigterm_closes_every_client_with_1001(tmp_path):
@@ -548,29 +551,21 @@ async def test_sigterm_with_a_stalled_client_exits_within_timeout_graceful_shutd
     waits to flush before closing), which holds up uvicorn's graceful shutdown for as long
     as the client stalls. `--timeout-graceful-shutdown` bounds it (docs/security.md)."""
     report = tmp_path / "report.txt"
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"ws://127.0.0.1:{sock.getsockname()[1]}"
-    server = _spawn_server(report, sock, "--timeout-graceful-shutdown", "2")
-    sock.close()
     stalled = None
     try:
-        await _serving(url)
-        stalled = await RawClient.connect(url, rcvbuf=4096)
-        await stalled.send_text(json.dumps({"event": "join", "payload": "lobby"}))
-        async with websockets.connect(url) as honest:
-            for _ in range(3000):  # 3 MB to the lobby, where a client reads nothing
-                await honest.send(json.dumps({"event": "say", "payload": "x" * 1000}))
-            assert (await request(honest, "stats", ack_id=2))["payload"]["lobby"] in (0, 1)
-            started = time.monotonic()
-            server.send_signal(signal.SIGTERM)
-            assert await closed_with(honest) == 1001
-        returncode = await asyncio.to_thread(server.wait, 30)
-        exited = time.monotonic() - started
+        async with _uvicorn_process(report, "--timeout-graceful-shutdown", "2") as (url, server):
+            stalled = await RawClient.connect(url, rcvbuf=4096)
+            await stalled.send_text(json.dumps({"event": "join", "payload": "lobby"}))
+            async with websockets.connect(url) as honest:
+                for _ in range(3000):  # 3 MB to the lobby, where a client reads nothing
+                    await honest.send(json.dumps({"event": "say", "payload": "x" * 1000}))
+                assert (await request(honest, "stats", ack_id=2))["payload"]["lobby"] in (0, 1)
+                started = time.monotonic()
+                server.send_signal(signal.SIGTERM)
+                assert await closed_with(honest) == 1001
+            returncode = await asyncio.to_thread(server.wait, 30)
+            exited = time.monotonic() - started
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
         if stalled is not None:
             stalled.reset()
     print(
