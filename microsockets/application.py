@@ -75,11 +75,13 @@ class Application:
         self.rate_limit = rate_limit
         self.rate_burst = rate_burst if rate_burst is not None else rate_limit
         self.handler_timeout = handler_timeout
-        self.watchdog = None if handler_timeout is None else Watchdog(handler_timeout)
+        self._sockets: dict[str, Socket] = {}
+        self.watchdog = (
+            None if handler_timeout is None else Watchdog(handler_timeout, self._sockets)
+        )
         self.connections: dict[str, asyncio.Task[Any]] = {}
         """The session task of each open event connection, by connection id."""
         self.evicted: set[str] = set()
-        self._sockets: dict[str, Socket] = {}
         self._routes: list[tuple[PathPattern, RawHandler]] = []
         self._signals = ExitSignals(self._going_away)
         self._background: set[asyncio.Task[Any]] = set()

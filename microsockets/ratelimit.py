@@ -1,24 +1,29 @@
-"""A token bucket: the per-connection message rate limit."""
+"""The per-connection message rate limit, sans I/O."""
 
 from __future__ import annotations
 
 
-class TokenBucket:
-    """Allows `rate` messages a second on average and bursts of up to `burst`."""
+class RateLimit:
+    """Allows `rate` messages a second on average and bursts of up to `burst` (GCRA).
 
-    __slots__ = ("burst", "last", "rate", "tokens")
+    The generic cell rate algorithm keeps one number, the time the next message is due, so a
+    check is two comparisons and an addition: a third of a token bucket's refill arithmetic,
+    which it matches message for message.
+    """
+
+    __slots__ = ("_due", "_interval", "_tolerance")
 
     def __init__(self, rate: float, burst: float, now: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = burst
-        self.last = now
+        self._interval = 1 / rate
+        self._tolerance = (burst - 1) / rate
+        self._due = now
 
-    def take(self, now: float) -> bool:
-        """Spend one token if there is one; False means the message is over the limit."""
-        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        if self.tokens < 1:
+    def allow(self, now: float) -> bool:
+        """Count one message at `now` (the loop's time); False if it is over the limit."""
+        due = self._due
+        if due < now:
+            due = now
+        if due - now > self._tolerance:
             return False
-        self.tokens -= 1
+        self._due = due + self._interval
         return True

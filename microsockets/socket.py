@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import Collection, Iterable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from .connection import Connection, Phase
@@ -18,6 +20,10 @@ if TYPE_CHECKING:
 
 GOING_AWAY = 1001
 SEND_QUEUE_FULL = 1013
+
+current_socket: ContextVar[Socket | None] = ContextVar("microsockets_socket", default=None)
+"""The socket whose session runs this task, or started it (a ContextVar: cheaper than
+asyncio.current_task(), which cost 0.27 us of every reply)."""
 
 
 def target_rooms(to: str | Iterable[str] | None) -> Collection[str] | None:
@@ -45,6 +51,10 @@ class Socket(Connection):
         """Queue an encoded frame to this client (the room managers' delivery path)."""
         self._session: asyncio.Task[None] | None = None
         """The task running this connection's handlers, while it runs."""
+        self._deadline = math.inf
+        """When the running handler is due to end (loop time; see watchdog.py)."""
+        self._timed_out = False
+        """Set by the watchdog as it cancels the handler."""
 
     @property
     def rooms(self) -> frozenset[str]:
@@ -78,7 +88,7 @@ class Socket(Connection):
         """Send an event to this client only."""
         check_event_name(event)
         frame = self.app.protocol.encode(event, payload)
-        if asyncio.current_task() is self._session:
+        if current_socket.get() is self:
             await self._outbox.send(frame)  # a reply from its own handler: no queue, no task
         else:
             self._outbox.put(frame)

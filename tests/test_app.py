@@ -253,6 +253,32 @@ async def test_handler_timeout_answers_and_keeps_the_connection():
         assert await ws.receive() == ("ms:pong", "")
 
 
+async def test_a_handler_that_swallows_the_timeout_still_ends_and_the_next_frame_runs():
+    app = microsockets.Application(handler_timeout=0.05)
+
+    @app.on("stubborn")
+    async def stubborn(ws):
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            return "swallowed"
+
+    @app.on("quick")
+    async def quick(ws):
+        await asyncio.sleep(0.01)
+        return "done"
+
+    @app.on("hang")
+    async def hang(ws):
+        await asyncio.sleep(3600)
+
+    async with TestClient(app) as client, client.connect() as ws:
+        assert await ws.request("stubborn") == "swallowed"
+        assert await ws.request("quick") == "done"
+        with pytest.raises(ErrorReply, match="handler_timeout"):
+            await ws.request("hang")
+
+
 async def test_a_handlers_own_timeout_error_is_a_handler_error():
     app = microsockets.Application()
 

@@ -9,6 +9,7 @@ import pytest
 
 import microsockets
 from microsockets.datastructures import QueryParams
+from microsockets.ratelimit import RateLimit
 from microsockets.routing import PathPattern
 from microsockets.testing import HandshakeRejected, TestClient
 
@@ -59,6 +60,40 @@ async def test_emit_from_another_task_is_queued_in_order():
         await ws.request("hold")
         await asyncio.gather(*(sockets[0].emit("n", n) for n in range(3)))
         assert [await ws.receive() for _ in range(3)] == [("n", 0), ("n", 1), ("n", 2)]
+
+
+async def test_replies_and_the_handler_timeout_start_no_task_per_frame():
+    app = microsockets.Application(handler_timeout=60)
+
+    @app.on("echo")
+    async def echo(ws):
+        await ws.emit("echo", ws.payload)
+
+    loop = asyncio.get_running_loop()
+    started: list[str] = []
+
+    def factory(loop, coro, **kwargs):
+        started.append(coro.__qualname__)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    async with TestClient(app) as client, client.connect() as ws:
+        loop.set_task_factory(factory)
+        try:
+            for n in range(50):
+                await ws.send("echo", n)
+                assert await ws.receive() == ("echo", n)
+        finally:
+            loop.set_task_factory(None)
+    ours = [name for name in started if name.startswith(("Watchdog.", "Outbox."))]
+    assert len(ours) <= 1
+
+
+def test_rate_limit_allows_the_burst_then_the_rate():
+    limit = RateLimit(rate=10, burst=3, now=100.0)
+    assert [limit.allow(100.0) for _ in range(4)] == [True, True, True, False]
+    assert limit.allow(100.05) is False
+    assert limit.allow(100.1) is True
+    assert [limit.allow(200.0) for _ in range(4)] == [True, True, True, False]
 
 
 async def test_accept_and_reject_in_the_wrong_state():
