@@ -24,7 +24,9 @@ class DecodeError(ValueError):
 
 
 class Codec(NamedTuple):
-    """A pair of JSON functions; `dumps` raises TypeError for values JSON cannot hold."""
+    """A pair of JSON functions: `loads` raises ValueError (DecodeError, or a JSONDecodeError
+    of json or orjson) for text it refuses; `dumps` raises TypeError for values JSON cannot hold.
+    """
 
     name: str
     loads: Callable[[str], JSON]
@@ -97,16 +99,10 @@ except ImportError:  # pragma: no cover - the stdlib run of the suite covers thi
 else:
     _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 
-    def _orjson_loads(text: str) -> JSON:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            raise DecodeError(str(exc)) from None
-
     def _orjson_dumps(value: JSON) -> str:
         try:
             return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
         except orjson.JSONEncodeError as exc:
             raise TypeError(f"payload is not JSON-serializable: {exc}") from None
 
-    DEFAULT = Codec("orjson", _orjson_loads, _orjson_dumps)
+    DEFAULT = Codec("orjson", orjson.loads, _orjson_dumps)  # its JSONDecodeError is a ValueError

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .codec import DEFAULT, Codec, DecodeError
+from .codec import DEFAULT, Codec
 from .exceptions import ProtocolError
 from .types import JSON
 
@@ -41,6 +41,9 @@ class Frame(NamedTuple):
     event: str
     payload: JSON
     id: int | None = None
+
+
+_new_tuple = tuple.__new__
 
 
 def check_event_name(event: str) -> None:
@@ -84,7 +87,7 @@ class Protocol:
             )
         try:
             data = self._loads(text)
-        except DecodeError as exc:
+        except ValueError as exc:
             raise ProtocolError("invalid_json", f"frame is not valid JSON: {exc}") from None
         if type(data) is not dict:
             raise ProtocolError(
@@ -105,7 +108,8 @@ class Protocol:
             )
         if ack_id is not None and valid_id is None:
             raise ProtocolError("invalid_frame", f'"id" must be an integer from 1 to {MAX_ID}')
-        return Frame(event, data.get("payload", ""), ack_id)
+        # tuple.__new__ skips NamedTuple's Python-level __new__: 0.14 us of every frame.
+        return _new_tuple(Frame, (event, data.get("payload", ""), ack_id))
 
     def binary_error(self, data: bytes) -> ProtocolError:
         """The error a binary frame gets on an event connection (or 1009 if oversized)."""

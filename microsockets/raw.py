@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from .codec import DEFAULT, Codec, DecodeError
+from .codec import DEFAULT, Codec
 from .connection import Connection, Phase
 from .exceptions import ConnectionClosedOK, ProtocolError
 from .types import JSON, Message, Receive, Scope, Send
@@ -53,7 +53,7 @@ class RawSocket(Connection):
         text = await self.receive_text()
         try:
             return self._codec.loads(text)
-        except DecodeError as exc:
+        except ValueError as exc:
             raise ProtocolError("invalid_json", str(exc), close_code=INVALID_PAYLOAD) from None
 
     async def __aiter__(self) -> AsyncIterator[str | bytes]:

@@ -80,7 +80,8 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
     time = asyncio.get_running_loop().time
     rate, burst = app.rate_limit, app.rate_burst
     limit = None if rate is None else RateLimit(rate, burst or rate, time())
-    budget = math.inf if app.watchdog is None else app.watchdog.timeout
+    never = math.inf
+    budget = never if app.watchdog is None else app.watchdog.timeout
     bad_frames = 0
     while True:
         message = await receive()
@@ -107,7 +108,7 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
             answer = None if frame.id is None else protocol.encode(ACK, result, frame.id)
         except (Exception, asyncio.CancelledError) as exc:
             answer = _failure(app, ws, frame, exc)
-        ws._deadline = math.inf
+        ws._deadline = never
         if ws._timed_out:  # the watchdog cancelled the handler, which raised or swallowed that
             ws._timed_out = False
             _uncancel(asyncio.current_task())

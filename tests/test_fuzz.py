@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import microsockets
-from microsockets.codec import DEFAULT, STDLIB, Codec, DecodeError
+from microsockets.codec import DEFAULT, STDLIB, Codec
 from microsockets.protocol import MAX_ID, Frame, Protocol
 
 from .conftest import serve
@@ -243,7 +243,7 @@ def has_float(value: Any) -> bool:
 def _verdict(codec: Codec, text: str) -> str:
     try:
         codec.loads(text)
-    except DecodeError:
+    except ValueError:
         return "refused"
     return "accepted"
 
@@ -260,7 +260,7 @@ def test_both_codecs_accept_and_refuse_the_same_documents(text: str):
 def test_numbers_past_a_double_are_refused_by_both_codecs():
     for text in ("9" * 309, "-" + "9" * 309, "9" * 5000, "1" + "0" * 309 + ".0", "1e309"):
         for codec in (STDLIB, DEFAULT):
-            with pytest.raises(DecodeError):
+            with pytest.raises(ValueError, match=r"too large|infinity"):
                 codec.loads(text)
     largest = str(int(1.7976931348623157e308))
     for codec in (STDLIB, DEFAULT):
