@@ -1,6 +1,8 @@
 """The floor under every uvicorn-served app: a bare ASGI WebSocket app that does the least the
-idle-memory scenario needs (accept; answer `join` with `joined`; wait). Its RSS per idle
-connection is what uvicorn and its WebSocket implementation cost before any library code.
+idle and echo scenarios need. Accept; answer `join` with `joined`; send every other text frame
+back unparsed (an echo request `{"event":"echo","payload":P}` is its own reply). Its RSS per idle
+connection and its echo rate are what uvicorn and its WebSocket implementation cost before any
+library code: the ceiling for every library on the same server.
 """
 
 JOINED = '{"event":"joined","payload":""}'
@@ -15,5 +17,5 @@ async def app(scope, receive, send):
         message = await receive()
         if message["type"] == "websocket.disconnect":
             return
-        if '"join"' in (message.get("text") or ""):
-            await send({"type": "websocket.send", "text": JOINED})
+        text = message.get("text") or ""
+        await send({"type": "websocket.send", "text": JOINED if '"join"' in text else text})
