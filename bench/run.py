@@ -188,6 +188,7 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, main venv only")
     parser.add_argument("--only", help="comma-separated server keys (ms2, ms1, sio, wsb, node)")
     parser.add_argument("--no-variants", action="store_true", help="skip the ms2 variants")
+    parser.add_argument("--scenarios", help="comma-separated scenario names (fanout-1000, echo...)")
     parser.add_argument(
         "--worktree",
         action="store_true",
@@ -216,6 +217,8 @@ def main() -> int:
         main_targets = [t for t in main_targets if t.key in keys]
         variants = [t for t in variants if t.key in keys]
 
+    if args.scenarios:
+        plan = {name: plan[name] for name in args.scenarios.split(",")}
     args.out.mkdir(parents=True, exist_ok=True)
     logs = args.out / "logs"
     logs.mkdir(exist_ok=True)
@@ -234,7 +237,7 @@ def main() -> int:
         },
         "results": results,
         "problems": problems(results),
-        "redis": None if args.smoke or args.only else redis_lines(),
+        "redis": None if args.smoke or args.only or args.scenarios else redis_lines(),
         "seconds": round(time.monotonic() - started),
     }
     stamp = time.strftime("%Y%m%d-%H%M%S")
