@@ -14,7 +14,7 @@ from .exceptions import Reject
 from .hooks import Hooks
 from .lifespan import ExitSignals, serve_lifespan
 from .origins import AllowedOrigins, origin_allowed
-from .protocol import Protocol, check_event_name
+from .protocol import Protocol
 from .raw import RawSocket
 from .rooms import BaseRoomManager, MemoryRoomManager
 from .router import EventRouter, Handler
@@ -114,8 +114,7 @@ class Application:
         skip: str | None = None,
     ) -> None:
         """Send an event to every member of the rooms `to` (None: everyone) but `skip`."""
-        check_event_name(event)
-        frame = self.protocol.encode(event, payload)
+        frame = self.protocol.encode_event(event, payload)
         await self.room_manager.broadcast(frame, target_rooms(to), skip)
 
     async def emit(self, event: str, payload: JSON = "", *, to: str) -> None:

@@ -130,6 +130,12 @@ class Protocol:
             return self._dumps({"event": event, "payload": payload})
         return self._dumps({"event": event, "payload": payload, "id": ack_id})
 
+    def encode_event(self, event: str, payload: JSON = "") -> str:
+        """An application's event: `encode` after refusing empty or reserved names (ValueError)."""
+        if type(event) is not str or not event or event.startswith(RESERVED_PREFIX):
+            check_event_name(event)  # raises, saying what is wrong
+        return self._dumps({"event": event, "payload": payload})
+
     def encode_error(self, code: str, message: str, ack_id: int | None = None) -> str:
         """An error reply; it carries the id of the failed frame when it had one."""
         return self.encode(ERROR, {"code": code, "message": message}, ack_id)

@@ -9,14 +9,12 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import LimitExceeded, ProtocolError, Reject
-from .protocol import ACK, PING, PONG, Frame
+from .protocol import ACK, PING, PONG
 from .ratelimit import RateLimit
 from .socket import Socket, current_socket
-from .types import Message
 
 if TYPE_CHECKING:
     from .application import Application
-    from .router import Handler
 
 logger = logging.getLogger("microsockets")
 
@@ -76,7 +74,8 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
     This runs once per frame, so the handler is called from here rather than from a helper
     coroutine (a coroutine per frame cost a tenth of our time per echo, bench/profile.py).
     """
-    receive, reply, protocol, hooks = ws._receive, ws._outbox.send, app.protocol, app.hooks
+    receive, reply, protocol, router = ws._receive, ws._outbox.send, app.protocol, app.router
+    before_on, run_handler = app.hooks.before_on, app.hooks.run_handler
     time = asyncio.get_running_loop().time
     rate, burst = app.rate_limit, app.rate_burst
     limit = None if rate is None else RateLimit(rate, burst or rate, time())
@@ -92,49 +91,40 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
             continue
         now = time()
         try:
-            frame, handler = _route(app, message, limit is None or limit.allow(now))
+            text = message.get("text")
+            if text is None:
+                raise protocol.binary_error(message.get("bytes") or b"")
+            event, payload, ack_id = protocol.decode(text)  # first: bad frames pay the rate too
+            if limit is not None and not limit.allow(now):
+                raise ProtocolError(
+                    "rate_limited", f"more than {rate:g} messages a second", ack_id=ack_id
+                )
+            handler = router(event)
+            if handler is None and event != PING:
+                raise ProtocolError(
+                    "unknown_event", f"no handler for event {event!r}", ack_id=ack_id
+                )
         except ProtocolError as exc:
             bad_frames += 1
             await _refuse(app, ws, exc, bad_frames)
             continue
         bad_frames = 0
         if handler is None:
-            await reply(protocol.encode(PONG, frame.payload))
+            await reply(protocol.encode(PONG, payload))
             continue
-        ws.event, ws.payload = frame.event, frame.payload
+        ws.event, ws.payload = event, payload
         ws._deadline = now + budget
         try:
-            result = await (hooks.run_handler(ws, handler) if hooks.before_on else handler(ws))
-            answer = None if frame.id is None else protocol.encode(ACK, result, frame.id)
+            result = await (run_handler(ws, handler) if before_on else handler(ws))
+            answer = None if ack_id is None else protocol.encode(ACK, result, ack_id)
         except (Exception, asyncio.CancelledError) as exc:
-            answer = _failure(app, ws, frame, exc)
+            answer = _failure(app, ws, event, ack_id, exc)
         ws._deadline = never
         if ws._timed_out:  # the watchdog cancelled the handler, which raised or swallowed that
             ws._timed_out = False
             _uncancel(asyncio.current_task())
         if answer is not None:
             await reply(answer)
-
-
-def _route(app: Application, message: Message, allowed: bool) -> tuple[Frame, Handler | None]:
-    """The frame a message holds and its handler (None for a ping); ProtocolError if refused."""
-    protocol = app.protocol
-    text = message.get("text")
-    if text is None:
-        raise protocol.binary_error(message.get("bytes") or b"")
-    frame = protocol.decode(text)  # before the rate check: bad frames pay too
-    if not allowed:
-        raise ProtocolError(
-            "rate_limited", f"more than {app.rate_limit:g} messages a second", ack_id=frame.id
-        )
-    if frame.event == PING:
-        return frame, None
-    handler = app.router(frame.event)
-    if handler is None:
-        raise ProtocolError(
-            "unknown_event", f"no handler for event {frame.event!r}", ack_id=frame.id
-        )
-    return frame, handler
 
 
 async def _refuse(app: Application, ws: Socket, exc: ProtocolError, bad_frames: int) -> None:
@@ -149,7 +139,9 @@ async def _refuse(app: Application, ws: Socket, exc: ProtocolError, bad_frames: 
         await ws.close(POLICY_VIOLATION, f"{bad_frames} bad frames in a row")
 
 
-def _failure(app: Application, ws: Socket, frame: Frame, exc: BaseException) -> str | None:
+def _failure(
+    app: Application, ws: Socket, event: str, ack_id: int | None, exc: BaseException
+) -> str | None:
     """The error reply to a handler that raised; None if the client asked for no ack.
 
     Re-raises a cancellation that did not come from the watchdog: the session is ending.
@@ -157,14 +149,14 @@ def _failure(app: Application, ws: Socket, frame: Frame, exc: BaseException) -> 
     if isinstance(exc, asyncio.CancelledError):
         if not ws._timed_out:
             raise exc
-        logger.error("handler of %r ran past handler_timeout=%gs", frame.event, app.handler_timeout)
+        logger.error("handler of %r ran past handler_timeout=%gs", event, app.handler_timeout)
         code, message = "handler_timeout", f"handler ran past {app.handler_timeout:g}s"
     elif isinstance(exc, LimitExceeded):
-        return app.protocol.encode_error(exc.code, exc.message, frame.id)
+        return app.protocol.encode_error(exc.code, exc.message, ack_id)
     else:
-        logger.error("handler of %r raised", frame.event, exc_info=exc)
+        logger.error("handler of %r raised", event, exc_info=exc)
         code, message = "handler_error", repr(exc) if app.debug else "internal error"
-    return None if frame.id is None else app.protocol.encode_error(code, message, frame.id)
+    return None if ack_id is None else app.protocol.encode_error(code, message, ack_id)
 
 
 def _uncancel(task: asyncio.Task[Any] | None) -> None:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 from .connection import Connection, Phase
 from .exceptions import LimitExceeded
 from .outbox import Outbox
-from .protocol import check_event_name
 from .types import JSON, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -86,8 +85,7 @@ class Socket(Connection):
 
     async def emit(self, event: str, payload: JSON = "") -> None:
         """Send an event to this client only."""
-        check_event_name(event)
-        frame = self.app.protocol.encode(event, payload)
+        frame = self.app.protocol.encode_event(event, payload)
         if current_socket.get() is self:
             await self._outbox.send(frame)  # a reply from its own handler: no queue, no task
         else:

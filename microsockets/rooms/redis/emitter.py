@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from ...codec import DEFAULT, Codec
-from ...protocol import Protocol, check_event_name
+from ...protocol import Protocol
 from ...socket import target_rooms
 from ...types import JSON
 from .client import _client, _within
@@ -50,8 +50,9 @@ class RedisEmitter:
 
         The same arguments as `Application.broadcast`.
         """
-        check_event_name(event)
-        await self.publish_frame(self._protocol.encode(event, payload), target_rooms(to), skip)
+        await self.publish_frame(
+            self._protocol.encode_event(event, payload), target_rooms(to), skip
+        )
 
     async def emit(self, event: str, payload: JSON = "", *, to: str) -> None:
         """Send an event to the one connection whose id is `to`, wherever it is connected."""
