@@ -208,12 +208,13 @@ def variants(source: Path = REPO) -> list[Target]:
 
 
 def floor() -> Target:
-    """A bare ASGI app on the same uvicorn: the memory per connection and the echo rate that no
+    """A bare ASGI app on the same uvicorn: the rates and the memory per connection that no
     library on it can beat."""
     peers = envs.python("peers")
     return Target("floor", "bare ASGI app (uvicorn floor)", "ms",
                   _uvicorn(peers, "asgi_floor:app", BEST_WS, UVICORN_FLAGS),
-                  packages=UVICORN_STACK, scenarios=("echo", "idle"))  # fmt: skip
+                  packages=UVICORN_STACK,
+                  scenarios=("fanout-100", "fanout-1000", "echo", "idle"))  # fmt: skip
 
 
 def smoke_targets() -> list[Target]:
