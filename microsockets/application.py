@@ -202,16 +202,25 @@ class Application:
             if params is not None:
                 await self._raw(handler, with_params(scope, params), receive, send)
                 return
-        params = {} if self.path is None else self.path.match(path)
-        if params is None:
+        events_scope = self._events_scope(scope, path)
+        if events_scope is None:
             await RawSocket(scope, receive, send).reject(404, "no WebSocket route here")
             return
-        ws = Socket(self, with_params(scope, params) if params else scope, receive, send)
+        ws = Socket(self, events_scope, receive, send)
         self._sockets[ws.id] = ws
         try:
             await session.serve(self, ws)
         finally:
             del self._sockets[ws.id]
+
+    def _events_scope(self, scope: Scope, path: str) -> Scope | None:
+        """The scope of an event connection at `path` (with its path params), or None."""
+        if self.path is None:
+            return scope
+        params = self.path.match(path)
+        if params is None:
+            return None
+        return with_params(scope, params) if params else scope
 
     async def _raw(self, handler: RawHandler, scope: Scope, receive: Receive, send: Send) -> None:
         ws = RawSocket(scope, receive, send, self.protocol.codec)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-import uuid
+import secrets
 from collections.abc import Collection, Iterable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
@@ -40,7 +40,7 @@ class Socket(Connection):
     def __init__(self, app: Application, scope: Scope, receive: Receive, send: Send) -> None:
         super().__init__(scope, receive, send)
         self.app = app
-        self.id = uuid.uuid4().hex
+        self.id = secrets.token_hex(16)
         """Unique per connection; the socket is in the room of this name from the start."""
         self.event = ""
         self.payload: JSON = ""
