@@ -1,0 +1,102 @@
+"""Our own cost per echo frame, with no server and no sockets: the benchmark app driven
+through fake ASGI receive/send calls that suspend once per frame, as a server's do.
+
+    python bench/inprocess.py                 # microsockets from this work tree
+    bench/.venvs/ms1/bin/python bench/inprocess.py   # 1.0.0, the same app
+    python bench/inprocess.py --floor         # a bare ASGI echo app: the harness alone
+
+Prints the best of several runs in microseconds per frame. Quick to rerun while changing
+the per-frame path; bench/run.py then says what a change is worth over real sockets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "servers"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+SCOPE = {
+    "type": "websocket",
+    "asgi": {"version": "3.0"},
+    "scheme": "ws",
+    "path": "/",
+    "raw_path": b"/",
+    "root_path": "",
+    "query_string": b"",
+    "headers": [(b"host", b"127.0.0.1")],
+    "client": ("127.0.0.1", 40000),
+    "server": ("127.0.0.1", 8000),
+    "subprotocols": [],
+    "state": {},
+}
+
+
+async def floor_app(scope: Any, receive: Any, send: Any) -> None:
+    """Accept, then send every text frame back unparsed (bench/servers/asgi_floor.py)."""
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message["type"] == "websocket.connect":
+            await send({"type": "websocket.accept"})
+        else:
+            await send({"type": "websocket.send", "text": message["text"]})
+
+
+async def run_once(app: Any, frames: int) -> float:
+    request = json.dumps({"event": "echo", "payload": "x" * 100})
+    messages = iter(
+        [{"type": "websocket.connect"}]
+        + [{"type": "websocket.receive", "text": request}] * frames
+        + [{"type": "websocket.disconnect", "code": 1000}]
+    )
+    sent = 0
+
+    async def receive() -> Any:
+        await asyncio.sleep(0)  # a server's receive waits for the next frame
+        return next(messages)
+
+    async def send(message: Any) -> None:
+        nonlocal sent
+        sent += 1
+
+    started = time.perf_counter()
+    await app(dict(SCOPE), receive, send)
+    elapsed = time.perf_counter() - started
+    if sent != frames + 1:
+        raise SystemExit(f"expected {frames + 1} messages sent, got {sent}")
+    return elapsed / frames * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--floor", action="store_true", help="the bare ASGI echo app")
+    parser.add_argument("--frames", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    if args.floor:
+        app = floor_app
+    else:
+        from ms_app import app
+
+        if hasattr(app, "rate_limit"):  # 2.x: one connection sends far past the default
+            app.rate_limit = app.rate_burst = 1e9
+    try:
+        import uvloop
+
+        run = uvloop.run
+    except ImportError:
+        run = asyncio.run
+    best = min(run(run_once(app, args.frames)) for _ in range(args.runs))
+    print(f"{best:.2f} us per echo frame")
+
+
+if __name__ == "__main__":
+    main()
