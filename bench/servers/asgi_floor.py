@@ -15,15 +15,17 @@ JOINED = '{"event":"joined","payload":""}'
 
 
 class Member:
-    __slots__ = ("busy", "queue", "send")
+    """A room member; its queue exists only while it has frames waiting (a deque is 600 B)."""
+
+    __slots__ = ("queue", "send")
 
     def __init__(self, send):
-        self.send, self.queue, self.busy = send, deque(), False
+        self.send, self.queue = send, None
 
     async def drain(self):
         while self.queue:
             await self.send({"type": "websocket.send", "text": self.queue.popleft()})
-        self.busy = False
+        self.queue = None
 
 
 ROOM: dict[int, Member] = {}
@@ -33,12 +35,12 @@ TASKS: set = set()
 def publish(me: int, frame: str) -> None:
     for key, member in ROOM.items():
         if key != me:
-            member.queue.append(frame)
-            if not member.busy:
-                member.busy = True
+            if member.queue is None:
+                member.queue = deque()
                 task = asyncio.get_running_loop().create_task(member.drain())
                 TASKS.add(task)
                 task.add_done_callback(TASKS.discard)
+            member.queue.append(frame)
 
 
 async def app(scope, receive, send):

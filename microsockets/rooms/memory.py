@@ -49,19 +49,18 @@ class MemoryRoomManager(BaseRoomManager):
     def deliver(self, frame: str, to: Collection[str] | None, skip: str | None) -> None:
         """Queue a frame to the local members of `to`, each once, without awaiting."""
         if to is None:
-            targets: Collection[Member] = self._connections.values()
+            targets = self._connections
         elif len(to) == 1:
-            room = next(iter(to))
-            targets = self._rooms.get(room, {}).values()
+            targets = self._rooms.get(next(iter(to)), {})
         else:
-            merged: dict[str, Member] = {}
+            targets = {}
             for room in to:
                 members = self._rooms.get(room)
                 if members:
-                    merged.update(members)
-            targets = merged.values()
-        for member in tuple(targets):
-            if member.id != skip:
+                    targets.update(members)
+        skipped = None if skip is None else targets.get(skip)
+        for member in tuple(targets.values()):  # identity, not ids: no attribute read per member
+            if member is not skipped:
                 member.send_frame(frame)
 
     @property
