@@ -279,6 +279,28 @@ async def test_a_handler_that_swallows_the_timeout_still_ends_and_the_next_frame
             await ws.request("hang")
 
 
+async def test_evicting_a_connection_cancels_the_handler_it_is_running():
+    app = microsockets.Application()
+    started, cancelled = asyncio.Event(), []
+
+    @app.on("hang")
+    async def hang(ws):
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.append(ws.event)
+            raise
+
+    async with TestClient(app) as client, client.connect() as ws:
+        await ws.send("hang")
+        await started.wait()
+        app.evict(app.sockets()[0], 1008, "policy")
+        assert await ws.wait_closed() == 1008
+    assert cancelled == ["hang"]
+    assert app.connections == {}
+
+
 async def test_a_handlers_own_timeout_error_is_a_handler_error():
     app = microsockets.Application()
 
