@@ -72,7 +72,8 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
     """Check each frame, answer pings and bad frames, run the handlers one at a time in order.
 
     This runs once per frame, so the handler is called from here rather than from a helper
-    coroutine (a coroutine per frame cost a tenth of our time per echo, bench/profile.py).
+    coroutine (that helper and its watchdog calls were a tenth of our own time per frame,
+    bench/inprocess.py; docs/performance.md).
     """
     receive, protocol, router, hooks = ws._receive, app.protocol, app.router, app.hooks
     before_on, outbox, loop = hooks.before_on, ws._outbox, asyncio.get_running_loop()
