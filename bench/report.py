@@ -36,8 +36,8 @@ Scenarios:
 
 1. **fan-out**: N receivers join one room; a sender writes 100 `publish` frames in one
    go; deliveries/s = N x 100 / (last delivery - first send). N = 100 and 1,000.
-2. **echo**: 100 clients, each in a closed loop of request/response round-trips
-   (`ws.emit` back, not an ack, so every server does the same work); round-trips/s over
+2. **echo**: 100 clients, each in a closed loop of 1,000 request/response round-trips per
+   round (`ws.emit` back, not an ack, so every server does the same work); round-trips/s over
    the wall time, and the latency of each round-trip (p50, p99).
 3. **idle memory**: server RSS with 1,000 and then 10,000 open connections that have each
    joined a room, minus the RSS after startup and a warm-up; divided by the count.

@@ -36,7 +36,7 @@ SERVER_CORE, LOADGEN_CORE = 0, 1
 FULL = {
     "fanout-100": ("fanout", {"receivers": 100, "messages": 100, "rounds": 7}),
     "fanout-1000": ("fanout", {"receivers": 1000, "messages": 100, "rounds": 7}),
-    "echo": ("echo", {"clients": 100, "requests": 300, "rounds": 7}),
+    "echo": ("echo", {"clients": 100, "requests": 1000, "rounds": 7}),
     "idle": ("idle", {"counts": [1000, 10000]}),
     "slow": ("slow", {"receivers": 100, "messages": 100, "size": 1000, "seconds": 8.0}),
 }
