@@ -3,7 +3,7 @@
 A session stamps `ws._deadline` before each handler and resets it after, two attribute
 writes per frame. asyncio.timeout around each call arms and cancels a timer, about 7 us, a
 fifth of an echo round trip; even a method call per frame to register the handler cost a
-tenth of our own time per frame (bench/profile.py). The sweeper wakes a few times per
+tenth of our own time per frame (bench/inprocess.py). The sweeper wakes a few times per
 timeout while connections are open.
 """
 
