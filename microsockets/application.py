@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Collection
 from typing import Any
 
 from . import session
 from .codec import DEFAULT, Codec
+from .emitter import Emitter
 from .exceptions import Reject
 from .hooks import Hooks
 from .lifespan import ExitSignals, serve_lifespan
@@ -19,8 +20,8 @@ from .raw import RawSocket
 from .rooms import BaseRoomManager, MemoryRoomManager
 from .router import EventRouter, Handler
 from .routing import PathPattern, route_path, with_params
-from .socket import GOING_AWAY, Socket, target_rooms
-from .types import JSON, ASGIApp, Receive, Scope, Send
+from .socket import GOING_AWAY, Socket
+from .types import ASGIApp, Receive, Scope, Send
 from .watchdog import Watchdog
 
 logger = logging.getLogger("microsockets")
@@ -31,7 +32,7 @@ SHUTDOWN_GRACE = 5.0
 """Seconds the lifespan shutdown waits for connections to end after saying goodbye."""
 
 
-class Application:
+class Application(Emitter):
     """An ASGI app serving events over WebSocket. Every limit is a keyword argument here."""
 
     def __init__(
@@ -106,20 +107,11 @@ class Application:
 
     # Sending from anywhere.
 
-    async def broadcast(
-        self,
-        event: str,
-        payload: JSON = "",
-        to: str | Iterable[str] | None = None,
-        skip: str | None = None,
+    async def publish_frame(
+        self, frame: str, to: Collection[str] | None = None, skip: str | None = None
     ) -> None:
-        """Send an event to every member of the rooms `to` (None: everyone) but `skip`."""
-        frame = self.protocol.encode_event(event, payload)
-        await self.room_manager.broadcast(frame, target_rooms(to), skip)
-
-    async def emit(self, event: str, payload: JSON = "", *, to: str) -> None:
-        """Send an event to the one connection whose id is `to`."""
-        await self.broadcast(event, payload, to=(to,))
+        """Send an encoded frame through the room manager (`broadcast` and `emit` encode)."""
+        await self.room_manager.broadcast(frame, to, skip)
 
     def sockets(self) -> list[Socket]:
         """The event connections open in this process."""

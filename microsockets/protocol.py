@@ -6,6 +6,7 @@ Nothing here touches a socket or an event loop, so every rule is tested alone
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from typing import NamedTuple
 
 from .codec import DEFAULT, Codec
@@ -22,6 +23,7 @@ __all__ = [
     "Frame",
     "Protocol",
     "check_event_name",
+    "target_rooms",
 ]
 
 RESERVED_PREFIX = "ms:"
@@ -55,6 +57,15 @@ def check_event_name(event: str) -> None:
             f"event names starting with {RESERVED_PREFIX!r} are reserved for microsockets; "
             f"rename {event!r}"
         )
+
+
+def target_rooms(to: str | Iterable[str] | None) -> Collection[str] | None:
+    """`to=` as given by users: None (everyone), one room name, or several."""
+    if to is None or isinstance(to, (tuple, list, set, frozenset)):
+        return to
+    if isinstance(to, str):
+        return (to,)
+    return tuple(to)
 
 
 class Protocol:

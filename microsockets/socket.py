@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import secrets
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
@@ -23,15 +23,6 @@ SEND_QUEUE_FULL = 1013
 current_socket: ContextVar[Socket | None] = ContextVar("microsockets_socket", default=None)
 """The socket whose session runs this task, or started it (a ContextVar: cheaper than
 asyncio.current_task(), which cost 0.27 us of every reply)."""
-
-
-def target_rooms(to: str | Iterable[str] | None) -> Collection[str] | None:
-    """`to=` as given by users: None (everyone), one room name, or several."""
-    if to is None or isinstance(to, (tuple, list, set, frozenset)):
-        return to
-    if isinstance(to, str):
-        return (to,)
-    return tuple(to)
 
 
 class Socket(Connection):
@@ -54,6 +45,12 @@ class Socket(Connection):
         """When the running handler is due to end (loop time; see watchdog.py)."""
         self._timed_out = False
         """Set by the watchdog as it cancels the handler."""
+
+    @property
+    def buffered_amount(self) -> int:
+        """Characters queued to this client and not yet handed to the server (as in the
+        browser's WebSocket.bufferedAmount); past `send_queue_limit` it is dropped."""
+        return self._outbox.pending
 
     @property
     def rooms(self) -> frozenset[str]:

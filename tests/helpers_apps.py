@@ -64,14 +64,14 @@ def make_app() -> microsockets.Application:
     async def index(ws: microsockets.Socket) -> dict[str, int]:
         """The room index and the memory figures, after a full garbage collection."""
         gc.collect()
-        manager = app.room_manager
+        index = app.room_manager.index  # type: ignore[attr-defined]
         traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else -1
         rss = _rss()
         return {
             "connections": len(app.connections),
             "sockets": len(app.sockets()),
-            "rooms": len(getattr(manager, "_rooms", ())),
-            "memberships": len(getattr(manager, "_memberships", ())),
+            "rooms": index.room_count,
+            "memberships": index.connection_count,
             "tasks": len(asyncio.all_tasks()),
             "traced": traced,
             "blocks": sys.getallocatedblocks(),

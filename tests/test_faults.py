@@ -301,7 +301,7 @@ async def test_a_client_that_resets_mid_broadcast_leaves_nothing_behind():
                 await raw.send_text(json.dumps({"event": "join", "payload": "lobby"}))
                 vanishing.append(raw)
             await wait_until(lambda: len(app.connections) == 21)
-            await wait_until(lambda: len(app.room_manager._rooms.get("lobby", ())) == 21)
+            await wait_until(lambda: app.room_manager.index.room_size("lobby") == 21)
             assert len(await app.room_manager.members("lobby")) == 21
             for i in range(2000):
                 await app.broadcast("said", {"n": i, "pad": "x" * 200}, to="lobby")
@@ -318,8 +318,8 @@ async def test_a_client_that_resets_mid_broadcast_leaves_nothing_behind():
             assert await app.room_manager.members("lobby") == {next(iter(app.connections))}
         await wait_until(lambda: not app.connections)
         assert await app.room_manager.members("lobby") == set()
-        assert app.room_manager._rooms == {}
-        assert app.room_manager._memberships == {}
+        assert app.room_manager.index.room_count == 0
+        assert app.room_manager.index.connection_count == 0
         await wait_until(lambda: len(asyncio.all_tasks()) <= baseline)
         assert len(asyncio.all_tasks()) <= baseline
 
@@ -350,7 +350,7 @@ async def test_a_slow_consumer_is_disconnected_and_delays_nobody(caplog):
         stalled = await RawClient.connect(url, rcvbuf=4096)
         try:
             await stalled.send_text(json.dumps({"event": "join", "payload": "lobby"}))
-            await wait_until(lambda: len(app.room_manager._rooms.get("lobby", ())) == 4)
+            await wait_until(lambda: app.room_manager.index.room_size("lobby") == 4)
             assert len(await app.room_manager.members("lobby")) == 4
 
             progress = [0] * len(readers)
@@ -370,7 +370,7 @@ async def test_a_slow_consumer_is_disconnected_and_delays_nobody(caplog):
             max_backlog = 0
             for i in range(messages):
                 await app.broadcast("said", {"n": i, "pad": "x" * size}, to="lobby")
-                max_backlog = max(max_backlog, *(s._outbox.pending for s in app.sockets()))
+                max_backlog = max(max_backlog, *(s.buffered_amount for s in app.sockets()))
                 if i % 50 == 0:  # the honest readers keep up (bounded wait); the stalled one not
                     await wait_until(lambda i=i: min(progress) >= i - 100)
             _, peak = tracemalloc.get_traced_memory()
@@ -638,13 +638,13 @@ async def test_a_handler_that_floods_its_own_stalled_client_waits_then_times_out
                 await stalled.send_text(json.dumps({"event": "flood me", "id": 1}))
                 await wait_until(lambda: "handler_timeout" in caplog.text)
             assert 0 < len(reached) < 20_000
-            assert max(s._outbox.pending for s in app.sockets()) <= 64 * 1024
+            assert max(s.buffered_amount for s in app.sockets()) <= 64 * 1024
             async with websockets.connect(url) as ws:
                 assert (await request(ws, "echo", "fine"))["payload"] == "fine"
         finally:
             stalled.reset()
         await wait_until(lambda: gone)
         await wait_until(lambda: not app.connections)
-        assert app.room_manager._memberships == {}
+        assert app.room_manager.index.connection_count == 0
         await wait_until(lambda: len(asyncio.all_tasks()) <= baseline)
         assert len(asyncio.all_tasks()) <= baseline

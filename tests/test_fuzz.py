@@ -449,7 +449,7 @@ async def live_fuzz(seed: int, fuzzers: int, connections: int, honest: int, coun
         honest_tasks = [
             asyncio.create_task(honest_client(url, me, honest, count)) for me in range(honest)
         ]
-        await wait_until(lambda: len(app.room_manager._rooms.get("lobby", ())) == honest)
+        await wait_until(lambda: app.room_manager.index.room_size("lobby") == honest)
         ready.set()
 
         async def fuzzer(index: int) -> list[tuple[Plan, list[str], int | None]]:

@@ -20,8 +20,8 @@ import pytest
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
+from microsockets.rooms.envelope import Envelope, unpack
 from microsockets.rooms.redis import RedisEmitter, RedisRoomManager
-from microsockets.rooms.redis.wire import _pack, _unpack
 
 pytest.register_assert_rewrite("tests.redis_server")
 from tests.redis_server import RedisServer, eventually, redis_binary, running_redis  # noqa: E402
@@ -124,7 +124,7 @@ async def test_member_of_several_target_rooms_gets_one_copy_on_any_node(
         assert sorted(member.events()) == ["from-a", "from-c"], member.id
 
 
-async def test_one_message_published_per_target_room(
+async def test_one_publication_per_broadcast_whatever_the_number_of_rooms(
     cluster: Factory, redis_server: RedisServer, prefix: str
 ) -> None:
     a, b = await cluster(), await cluster()
@@ -135,6 +135,7 @@ async def test_one_message_published_per_target_room(
     await until(lambda: _next_is(pubsub, "psubscribe"))
 
     await a.broadcast(frame("once"), ["big", "other"])
+    await a.broadcast(frame("one room"), ["big"])
 
     seen = []
     while len(seen) < 2:
@@ -143,9 +144,36 @@ async def test_one_message_published_per_target_room(
         if message["type"] == "pmessage":
             seen.append(message["channel"].decode())
     assert await pubsub.get_message(timeout=0.2) is None
-    assert sorted(seen) == [f"{prefix}:r:big", f"{prefix}:r:other"]
+    assert seen == [f"{prefix}:all", f"{prefix}:r:big"]
     await settle(a, *members)
-    assert all(m.events() == ["once"] for m in members)
+    assert all(m.events() == ["once", "one room"] for m in members)
+    await pubsub.aclose()
+    await redis.aclose()
+
+
+async def test_a_broadcast_to_many_long_rooms_costs_redis_the_frame_and_list_once(
+    cluster: Factory, redis_server: RedisServer, prefix: str
+) -> None:
+    """Issue 12: 1,000 rooms of 256 characters once cost 248 MiB (the list in every copy)."""
+    a, b = await cluster(), await cluster()
+    rooms = [f"{i:04d}" + "r" * 252 for i in range(1000)]
+    sender = await connected(a, "sender", *rooms)
+    receiver = await connected(b, "receiver", rooms[-1])
+    redis = Redis.from_url(redis_server.url)
+    pubsub = redis.pubsub()
+    await pubsub.psubscribe(f"{prefix}:*")
+    await until(lambda: _next_is(pubsub, "psubscribe"))
+
+    await a.broadcast(frame("hi"), rooms, skip=sender.id)
+
+    sizes = []
+    while message := await pubsub.get_message(timeout=0.3):
+        if message["type"] == "pmessage":
+            sizes.append(len(message["data"]))
+    assert len(sizes) == 1
+    assert sizes[0] < len(frame("hi")) + sum(len(room) + 3 for room in rooms) + 100
+    await settle(a, receiver)
+    assert receiver.events() == ["hi"]
     await pubsub.aclose()
     await redis.aclose()
 
@@ -256,12 +284,7 @@ async def _equals(value: Awaitable[set[str]], expected: set[str]) -> bool:
 
 async def _crash(manager: RedisRoomManager) -> None:
     """Stop a manager the way kill -9 does: no goodbye to Redis."""
-    tasks, manager._tasks = manager._tasks, []
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    assert manager._redis is not None
-    await manager._redis.aclose()
+    await manager.transport.abandon()
 
 
 async def test_external_emitter_reaches_rooms_and_ids(
@@ -339,7 +362,10 @@ async def test_foreign_messages_on_our_channels_are_ignored(
     redis = Redis.from_url(redis_server.url)
     for junk in (b"junk", b"[1]\n", b'["x","y",null,null]\n{}', b"\xff\xfe", b"[1,2,null,5]\nx"):
         await redis.publish(f"{prefix}:r:alice", junk)
-    await redis.publish(f"{prefix}:r:alice", _pack("someone", frame("other-room"), ["x"], None))
+    foreign = Envelope("someone", None, ["x"], frame("other-room")).pack()
+    await redis.publish(f"{prefix}:r:alice", foreign)
+    old_format = b'[1,"someone",null,["alice"]]\n' + frame("format 1").encode()
+    await redis.publish(f"{prefix}:r:alice", old_format)
     await redis.aclose()
 
     await settle(b, alice)
@@ -347,13 +373,15 @@ async def test_foreign_messages_on_our_channels_are_ignored(
     assert a.redis_available
 
 
-def test_message_format_round_trips() -> None:
-    data = _pack("n" * 32, frame("e", {"k": "line\nbreak"}), ["a", "b\nc"], "s")
-    assert _unpack(data) == ("n" * 32, "s", ["a", "b\nc"], frame("e", {"k": "line\nbreak"}))
-    assert _unpack(_pack("n", "{}", None, None)) == ("n", None, None, "{}")
-    for bad in (b"[2,1,null,null]\n{}", b"[1,1,null,null]\n{}", b"{}\n{}", b"[1,null,null]"):
-        with pytest.raises(ValueError, match="microsockets message"):
-            _unpack(bad)
+def test_envelope_format_round_trips() -> None:
+    sent = Envelope("n" * 32, "s", ["a", "b\nc"], frame("e", {"k": "line\nbreak"}))
+    assert unpack(sent.pack()) == sent
+    assert unpack(Envelope("n", None, None, "{}").pack()) == ("n", None, None, "{}")
+    for bad in (b"[1,1,null,null]\n{}", b"[2,1,null,null]\n{}", b"{}\n{}", b"[2,null,null]"):
+        with pytest.raises(ValueError, match="microsockets publication"):
+            unpack(bad)
+    with pytest.raises(ValueError, match="malformed"):
+        unpack(b'[2,"n",null,["a",3]]\n{}')
 
 
 def test_constructor_refuses_bad_settings() -> None:
@@ -443,7 +471,7 @@ async def test_redis_restart_keeps_local_delivery_and_resumes(
     await until(lambda: bob.events()[-1:] == ["back"])
     await settle(a, alice, bob)
     assert alice.events() == ["back"]
-    assert len(a._publisher.outbox) == 0
+    assert a.transport.publisher.pending == 0
     recovered = [w for w in _warnings(caplog) if "reachable again" in w]
     assert len(recovered) == 2
 
@@ -457,7 +485,7 @@ async def test_publish_never_waits_and_the_queue_is_bounded(
     for i in range(5000):
         await a.broadcast(frame(f"m{i}"), ["alice", "elsewhere"])
     assert len(alice.inbox) == 5000
-    assert len(a._publisher.outbox) <= 100
+    assert a.transport.publisher.pending <= 100
 
 
 async def test_start_with_redis_down_then_up(cluster: Factory) -> None:
@@ -511,10 +539,21 @@ async def test_output_buffer_limit_disconnect_recovers(
     server = own_redis_server
     assert server.command("CONFIG", "SET", "client-output-buffer-limit", "pubsub 64kb 0 0")
     a, b = await cluster(server.url), await cluster(server.url)
-    bob = await connected(b, "bob")
-    channel = f"{a.channel_prefix}:r:bob"
-    big = _pack("x" * 32, frame("big", "x" * 60_000), ["bob"], None)
     stalled, flooded = threading.Event(), threading.Event()
+
+    class StalledMember(FakeMember):
+        """Its first frame blocks the whole event loop, as a slow consumer would."""
+
+        def send_frame(self, frame: str) -> None:
+            if not stalled.is_set():
+                stalled.set()
+                flooded.wait(WAIT)
+            super().send_frame(frame)
+
+    bob = StalledMember("bob")
+    await b.connect(bob)
+    channel = f"{a.channel_prefix}:r:bob"
+    big = Envelope("x" * 32, None, ["bob"], frame("big", "x" * 60_000)).pack()
 
     def flood() -> None:
         stalled.wait(WAIT)
@@ -524,14 +563,6 @@ async def test_output_buffer_limit_disconnect_recovers(
         client.close()
         flooded.set()
 
-    real_receive = b._subscriber.receive
-
-    def stuck_receive(channel: bytes, data: bytes) -> None:
-        b._subscriber.receive = real_receive
-        stalled.set()
-        flooded.wait(WAIT)  # blocks the whole loop, as a slow consumer would
-
-    b._subscriber.receive = stuck_receive
     thread = threading.Thread(target=flood)
     thread.start()
     client = Redis.from_url(server.url)
@@ -568,7 +599,7 @@ async def test_a_hung_redis_never_blocks_publishers(
         assert await a.members("frozen") == {"alice"}
 
         def both_links_down(node: RedisRoomManager) -> bool:
-            return not node._commands_ok.is_set() and not node._subscriber.subscribed.is_set()
+            return not node.transport.commands_up and not node.transport.pubsub_up
 
         await until(lambda: both_links_down(a) and both_links_down(b))
     finally:

@@ -1,4 +1,5 @@
-"""One contract, every room manager: the in-memory default, a custom one, Redis (its module).
+"""One contract, every room manager: the in-memory default, a custom one, a cluster over a
+transport written here, Redis (its module).
 
 A manager under test is built by a factory in MANAGERS; other test modules add theirs.
 """
@@ -11,7 +12,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 import pytest
 
 import microsockets
-from microsockets.rooms import BaseRoomManager, Member, MemoryRoomManager
+from microsockets.rooms import (
+    BaseRoomManager,
+    ClusterRoomManager,
+    LocalNode,
+    Member,
+    MemoryRoomManager,
+    Transport,
+)
 from microsockets.testing import TestClient
 
 
@@ -71,6 +79,118 @@ class ListRoomManager(BaseRoomManager):
                 member.send_frame(frame)
 
 
+class Bus:
+    """An in-process back-end that the nodes of one test share: what Redis is to processes."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, BusTransport] = {}
+        self.rooms: dict[str, dict[str, str]] = {}  # room -> {member id: node id}
+
+
+class BusTransport(Transport):
+    """A second back-end in a few lines: proof that a cluster needs only a transport."""
+
+    def __init__(self, bus: Bus, node_id: str) -> None:
+        self.bus, self.node_id = bus, node_id
+        self.node: LocalNode | None = None
+        self.subscriptions: set[str] = set()
+
+    @property
+    def available(self) -> bool:
+        return self.node is not None
+
+    async def start(self, node: LocalNode) -> None:
+        self.node = node
+        self.bus.nodes[self.node_id] = self
+
+    async def stop(self) -> None:
+        self.bus.nodes.pop(self.node_id, None)
+        for members in self.bus.rooms.values():
+            for member_id in [m for m, node in members.items() if node == self.node_id]:
+                del members[member_id]
+        self.node = None
+
+    def publish(self, room: str | None, data: bytes) -> None:
+        for other in list(self.bus.nodes.values()):
+            if other.node is not None and (room is None or room in other.subscriptions):
+                other.node.receive(data)
+
+    async def subscribe(self, rooms: Collection[str]) -> None:
+        self.subscriptions.update(rooms)
+
+    async def unsubscribe(self, rooms: Collection[str]) -> None:
+        self.subscriptions.difference_update(rooms)
+
+    async def connected(self, member_id: str) -> None:
+        await self.joined(member_id, member_id)
+
+    async def disconnected(self, member_id: str, rooms: Collection[str]) -> None:
+        for room in rooms:
+            await self.left(member_id, room)
+
+    async def joined(self, member_id: str, room: str) -> None:
+        self.bus.rooms.setdefault(room, {})[member_id] = self.node_id
+
+    async def left(self, member_id: str, room: str) -> None:
+        self.bus.rooms.get(room, {}).pop(member_id, None)
+
+    async def members(self, room: str) -> set[str]:
+        found = self.bus.rooms.get(room, {})
+        return {member_id for member_id, node in found.items() if node != self.node_id}
+
+    async def rooms_of(self, member_id: str) -> set[str]:
+        return {
+            room
+            for room, found in self.bus.rooms.items()
+            if found.get(member_id) not in (None, self.node_id)
+        }
+
+
+class TwoNodes(BaseRoomManager):
+    """Two cluster nodes on one bus seen as one manager: connections alternate between the
+    nodes, broadcasts leave from the first, `members` and `rooms_of` answer from the second."""
+
+    def __init__(self) -> None:
+        bus = Bus()
+        self.first = ClusterRoomManager(BusTransport(bus, "node-1"))
+        self.second = ClusterRoomManager(BusTransport(bus, "node-2"))
+        self.placed: dict[str, ClusterRoomManager] = {}
+
+    async def start(self) -> None:
+        await self.first.start()
+        await self.second.start()
+
+    async def stop(self) -> None:
+        await self.first.stop()
+        await self.second.stop()
+
+    async def connect(self, member: Member) -> None:
+        node = self.placed[member.id] = (self.first, self.second)[len(self.placed) % 2]
+        await node.connect(member)
+
+    async def disconnect(self, member: Member) -> None:
+        node = self.placed.get(member.id)
+        if node is not None:
+            await node.disconnect(member)
+
+    async def join(self, member: Member, room: str) -> None:
+        await self.placed[member.id].join(member, room)
+
+    async def leave(self, member: Member, room: str) -> None:
+        await self.placed[member.id].leave(member, room)
+
+    async def members(self, room: str) -> set[str]:
+        return await self.second.members(room)
+
+    async def rooms_of(self, member_id: str) -> set[str]:
+        return await self.second.rooms_of(member_id)
+
+    async def broadcast(
+        self, frame: str, to: Collection[str] | None = None, skip: str | None = None
+    ) -> None:
+        await self.first.broadcast(frame, to, skip)
+
+
 async def memory_manager() -> AsyncIterator[BaseRoomManager]:
     yield MemoryRoomManager()
 
@@ -79,9 +199,14 @@ async def list_manager() -> AsyncIterator[BaseRoomManager]:
     yield ListRoomManager()
 
 
+async def two_nodes() -> AsyncIterator[BaseRoomManager]:
+    yield TwoNodes()
+
+
 MANAGERS: dict[str, Callable[[], AsyncIterator[BaseRoomManager]]] = {
     "memory": memory_manager,
     "custom": list_manager,
+    "cluster-over-a-test-transport": two_nodes,
 }
 
 
@@ -188,3 +313,28 @@ async def test_a_custom_manager_serves_a_real_application():
             assert await custom.members("room") == {ws.id for ws in app.sockets()}
     assert custom.stopped
     assert custom.pairs == []
+
+
+async def test_the_test_transport_carries_a_real_application_across_two_nodes():
+    bus = Bus()
+    apps = [
+        microsockets.Application(room_manager=ClusterRoomManager(BusTransport(bus, name)))
+        for name in ("node-1", "node-2")
+    ]
+    for app in apps:
+
+        @app.on("join")
+        async def join(ws):
+            await ws.join(ws.payload)
+            await ws.broadcast("joined", ws.id, to=[ws.payload])
+
+    async with TestClient(apps[0]) as one, TestClient(apps[1]) as two:
+        async with one.connect() as a, two.connect() as b:
+            await a.send("join", "room")
+            await b.send("join", "room")
+            assert await a.receive() == ("joined", apps[1].sockets()[0].id)
+            assert await apps[0].room_manager.members("room") == {
+                ws.id for app in apps for ws in app.sockets()
+            }
+    assert bus.nodes == {}
+    assert all(members == {} for members in bus.rooms.values())

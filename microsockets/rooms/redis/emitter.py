@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from ...codec import DEFAULT, Codec
+from ...emitter import Emitter
 from ...protocol import Protocol
-from ...socket import target_rooms
-from ...types import JSON
+from ..envelope import envelope
 from .client import _client, _within
-from .wire import _Names, _publications
+from .wire import _Names
 
 
-class RedisEmitter:
+class RedisEmitter(Emitter):
     """Sends events to the rooms of a cluster from code that holds no connections.
 
-    For scripts and worker processes: `await emitter.broadcast("news", data, to=["lobby"])`.
-    Every connection is in the room named by its id, so `emit(event, payload, to=id)` (or
-    `to=[connection_id]`) reaches one.
+    For scripts and worker processes: `await emitter.broadcast("news", data, to=["lobby"])`,
+    with the same arguments as `Application.broadcast` and `emit`. Every connection is in the
+    room named by its id, so `emit(event, payload, to=id)` reaches one.
     Raises redis.exceptions.RedisError (or TimeoutError) when Redis cannot take a message.
     """
 
@@ -35,40 +35,19 @@ class RedisEmitter:
     ) -> None:
         self.node_id = uuid.uuid4().hex
         self.timeout = timeout
+        self.protocol = Protocol(codec=codec)
         self._names = _Names(channel_prefix)
-        self._protocol = Protocol(codec=codec)
         self._redis = _client(url, timeout, max_connections, redis_options)
-
-    async def broadcast(
-        self,
-        event: str,
-        payload: JSON = "",
-        to: str | Iterable[str] | None = None,
-        skip: str | None = None,
-    ) -> None:
-        """Send an event to every member of the rooms `to` (None: everyone) but `skip`, once each.
-
-        The same arguments as `Application.broadcast`.
-        """
-        await self.publish_frame(
-            self._protocol.encode_event(event, payload), target_rooms(to), skip
-        )
-
-    async def emit(self, event: str, payload: JSON = "", *, to: str) -> None:
-        """Send an event to the one connection whose id is `to`, wherever it is connected."""
-        await self.broadcast(event, payload, to=(to,))
 
     async def publish_frame(
         self, frame: str, to: Collection[str] | None = None, skip: str | None = None
     ) -> None:
-        """Publish an already-encoded frame: one message per target room."""
-        publications = _publications(self._names, self.node_id, frame, to, skip)
-        if not publications:
-            return
-        pipe = self._redis.pipeline(transaction=False)
-        for channel, data in publications:
-            pipe.publish(channel, data)
-        await _within(pipe.execute(), self.timeout)
+        """Publish an already-encoded frame, once, and wait for Redis to take it."""
+        found = envelope(self.node_id, frame, to, skip)
+        if found is not None:
+            await _within(
+                self._redis.publish(self._names.channel(found.room), found.pack()), self.timeout
+            )
 
     async def aclose(self) -> None:
         """Close the connections to Redis."""

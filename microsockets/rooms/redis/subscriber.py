@@ -5,51 +5,49 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from ..outage import Outage
 from .client import _REDIS_ERRORS, _reconnect_delay, _within
-from .outage import _Outage
 from .wire import _Names
 
 logger = logging.getLogger(__package__)  # one logger name for the whole Redis package
 
 
 class _Subscriber:
-    """Listens to `P:all` and the channel of every room in `rooms`, and hands each message
-    to `receive(channel, data)`; on any failure, reconnects with back-off and resubscribes.
-
-    `rooms` is read again at each reconnection (a live view of the local rooms).
+    """Listens to `P:all` and the channel of every local room, and hands each message to
+    `receive(data)`; on any failure, reconnects with back-off and resubscribes.
     """
 
     def __init__(
         self,
         names: _Names,
-        rooms: Collection[str],
-        receive: Callable[[bytes, bytes], None],
-        outage: _Outage,
+        outage: Outage,
         *,
         heartbeat_interval: float,
         operation_timeout: float,
         reconnect_delays: Sequence[float],
     ) -> None:
-        self.receive = receive
         self.subscribed = asyncio.Event()
         self.heartbeat_interval = heartbeat_interval
         self.operation_timeout = operation_timeout
         self.reconnect_delays = reconnect_delays
         self._names = names
-        self._rooms = rooms
+        self._rooms: Collection[str] = ()
+        self._receive: Callable[[bytes], None] = _nowhere
         self._outage = outage
         self._pubsub: PubSub | None = None
         self._confirmations: dict[bytes, asyncio.Future[None]] = {}
         self._closing = False
 
-    def open(self) -> None:
-        """Get ready for `run` in the running event loop."""
+    def open(self, rooms: Collection[str], receive: Callable[[bytes], None]) -> None:
+        """Get ready for `run` in the running event loop: `rooms` is a live view of the local
+        rooms, read again at each reconnection."""
+        self._rooms, self._receive = rooms, receive
         self.subscribed = asyncio.Event()
         self._closing = False
 
@@ -106,7 +104,7 @@ class _Subscriber:
             kind = message["type"]
             if kind == "message":
                 try:
-                    self.receive(message["channel"], message["data"])
+                    self._receive(message["data"])
                 except Exception:
                     logger.exception("delivering a message from Redis failed")
             elif kind == "subscribe":
@@ -118,14 +116,14 @@ class _Subscriber:
                     self.subscribed.set()
                     self._outage.recovered("pub/sub")
 
-    async def watch(self, rooms: Iterable[str]) -> None:
+    async def watch(self, rooms: Collection[str]) -> None:
         """Subscribe to the channels of rooms that just got their first local member.
 
         Waits for Redis to confirm (`operation_timeout` at most), so that a message published
         after `join` returns reaches the new member.
         """
         pubsub = self._pubsub
-        if pubsub is None:
+        if pubsub is None or not rooms:
             return  # `run` subscribes to every local room when it reconnects
         loop = asyncio.get_running_loop()
         channels = [self._names.channel(room) for room in rooms]
@@ -147,8 +145,12 @@ class _Subscriber:
         if future is not None:
             await asyncio.wait([future], timeout=self.operation_timeout)
 
-    async def unwatch(self, rooms: Sequence[str]) -> None:
+    async def unwatch(self, rooms: Collection[str]) -> None:
         pubsub = self._pubsub
         if rooms and pubsub is not None:
             with contextlib.suppress(*_REDIS_ERRORS):
                 await pubsub.unsubscribe(*map(self._names.channel, rooms))
+
+
+def _nowhere(data: bytes) -> None:
+    """The receiver of a subscriber that was never opened."""

@@ -1,23 +1,18 @@
-"""What microsockets writes to Redis: key and channel names, the purge script, message format."""
+"""What microsockets writes to Redis: key and channel names, and the purge script."""
 
 # Layout in Redis, every name under `channel_prefix` (`P` below):
 #
-# - channel `P:all` carries broadcasts to everyone, channel `P:r:<room>` those to one room;
-#   a process subscribes to `P:all` and to the channel of every room it has a member in.
+# - channel `P:all` carries broadcasts to everyone or to several rooms, `P:r:<room>` those to
+#   one room; a process subscribes to `P:all` and to the channel of every room it has a member in.
 # - key `P:node:<node>` (string, expires after `node_ttl`) says that a process is alive;
 #   `P:nodes` (set) lists the processes that registered.
 # - `P:conns:<node>` (set of connection ids), `P:owner:<id>` (the node of a connection),
 #   `P:rooms:<id>` (set of its rooms) and `P:members:<room>` (set of `<node>:<id>`).
 #
-# A message is a one-line JSON header `[1, node, skip, targets]`, a newline, then the frame
-# exactly as the application encoded it; it is encoded once and published once per room.
+# A publication is an envelope (microsockets/rooms/envelope.py), published once per broadcast:
+# on `P:r:<room>` when it targets one room, else on `P:all`.
 
 from __future__ import annotations
-
-import json
-from collections.abc import Collection, Sequence
-
-_FORMAT = 1
 
 # Removes every trace of one node, unless its heartbeat key exists and ARGV[3] is not "1".
 # Atomic, so a node that comes back and re-registers is never half-erased.
@@ -51,8 +46,9 @@ class _Names:
         self.all = f"{prefix}:all"
         self.room_channel_prefix = f"{prefix}:r:"
 
-    def channel(self, room: str) -> str:
-        return self.room_channel_prefix + room
+    def channel(self, room: str | None) -> str:
+        """The channel of one room; None: the one every process listens to."""
+        return self.all if room is None else self.room_channel_prefix + room
 
     def heartbeat(self, node: str) -> str:
         return f"{self.prefix}:node:{node}"
@@ -72,41 +68,3 @@ class _Names:
 
     def members(self, room: str) -> str:
         return f"{self.prefix}:members:{room}"
-
-
-def _pack(node: str, frame: str, targets: Sequence[str] | None, skip: str | None) -> bytes:
-    """The pub/sub message: a JSON header line, then the frame untouched."""
-    header = json.dumps([_FORMAT, node, skip, targets], separators=(",", ":"))
-    return f"{header}\n{frame}".encode()
-
-
-def _unpack(data: bytes) -> tuple[str, str | None, list[str] | None, str]:
-    """Split a message into node, skip, targets and frame; ValueError if it is not ours."""
-    header, newline, frame = data.decode().partition("\n")
-    fields = json.loads(header)
-    if not newline or not isinstance(fields, list) or len(fields) != 4 or fields[0] != _FORMAT:
-        raise ValueError("not a microsockets message of format 1")
-    _, node, skip, targets = fields
-    if (
-        not isinstance(node, str)
-        or not (skip is None or isinstance(skip, str))
-        or not (targets is None or isinstance(targets, list))
-    ):
-        raise ValueError("malformed microsockets message header")
-    return node, skip, targets, frame
-
-
-def _publications(
-    names: _Names, node: str, frame: str, to: Collection[str] | None, skip: str | None
-) -> list[tuple[str, bytes]]:
-    """The (channel, message) pairs of one broadcast: one to everyone, or one per distinct room.
-
-    The message is packed once and names every target room, in order, without repeats.
-    """
-    if to is None:
-        return [(names.all, _pack(node, frame, None, skip))]
-    targets = list(dict.fromkeys(to))
-    if not targets:
-        return []
-    data = _pack(node, frame, targets, skip)
-    return [(names.channel(room), data) for room in targets]

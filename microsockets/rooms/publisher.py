@@ -1,4 +1,4 @@
-"""The publisher: an outbox that never makes callers wait, drained to Redis in ordered batches."""
+"""The publisher: an outbox that never makes callers wait, drained in ordered batches."""
 
 from __future__ import annotations
 
@@ -7,36 +7,47 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 
-from redis.asyncio import Redis
+from .outage import Outage
 
-from .client import _within
-from .outage import _Outage
+SendBatch = Callable[[Sequence[tuple[str, bytes]]], Awaitable[object]]
+"""Sends (channel, data) pairs in order, within its own deadline; raises if the batch may not
+have gone out."""
 
-logger = logging.getLogger(__package__)  # one logger name for the whole Redis package
-
-_PUBLISH_BATCH = 512
+BATCH = 512
 
 
-class _Publisher:
-    """Queues (channel, message) pairs and publishes them while the command link works.
+class Publisher:
+    """Queues (channel, data) pairs and sends them while the link works.
 
     Keeps the newest `max_pending`; drops, and counts in the outage, what waited longer than
-    `pending_timeout` seconds or failed to publish (at most once: a batch is never resent).
+    `pending_timeout` seconds or failed to send (at most once: a batch is never resent).
     """
 
     def __init__(
-        self, outage: _Outage, max_pending: int, pending_timeout: float, operation_timeout: float
+        self,
+        outage: Outage,
+        logger: logging.Logger,
+        *,
+        max_pending: int,
+        pending_timeout: float,
+        operation_timeout: float,
     ) -> None:
         self.outbox: deque[tuple[float, str, bytes]] = deque(maxlen=max_pending)
         self.pending_timeout = pending_timeout
         self.operation_timeout = operation_timeout
         self._outage = outage
+        self._logger = logger
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._closing = False
         self._overflowing = False
+
+    @property
+    def pending(self) -> int:
+        """Publications queued and not yet sent."""
+        return len(self.outbox)
 
     def open(self) -> None:
         """Get ready for `run` in the running event loop, with whatever is still queued."""
@@ -53,8 +64,10 @@ class _Publisher:
         if len(outbox) == outbox.maxlen:
             self._outage.dropped += 1
             if not self._overflowing and not self._outage.active:
-                logger.warning(
-                    "Redis publish queue full (%d messages); dropping the oldest", outbox.maxlen
+                self._logger.warning(
+                    "%s publish queue full (%d messages); dropping the oldest",
+                    self._outage.service,
+                    outbox.maxlen,
                 )
             self._overflowing = True
         outbox.append((time.monotonic(), channel, data))
@@ -62,9 +75,9 @@ class _Publisher:
         self._idle.clear()
 
     async def run(
-        self, redis: Redis, link_up: asyncio.Event, failed: Callable[[BaseException], None]
+        self, send: SendBatch, link_up: asyncio.Event, failed: Callable[[BaseException], None]
     ) -> None:
-        """Drain the outbox in pipelined batches, in order, whenever `link_up` is set."""
+        """Drain the outbox in batches, in order, whenever `link_up` is set."""
         while not (self._closing and self._idle.is_set()):
             await self._ready.wait()
             await link_up.wait()
@@ -74,11 +87,8 @@ class _Publisher:
                 self._overflowing = False
                 self._idle.set()
                 continue
-            pipe = redis.pipeline(transaction=False)
-            for channel, data in batch:
-                pipe.publish(channel, data)
             try:
-                await _within(pipe.execute(), self.operation_timeout)
+                await send(batch)
             except Exception as exc:  # a background task must outlive any failure
                 self._outage.dropped += len(batch)  # at most once: a batch is never resent
                 failed(exc)
@@ -90,11 +100,14 @@ class _Publisher:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), self.operation_timeout)
 
+    def clear(self) -> None:
+        self.outbox.clear()
+
     def _take_batch(self) -> list[tuple[str, bytes]]:
         outbox = self.outbox
         oldest = time.monotonic() - self.pending_timeout
         batch: list[tuple[str, bytes]] = []
-        while outbox and len(batch) < _PUBLISH_BATCH:
+        while outbox and len(batch) < BATCH:
             queued, channel, data = outbox.popleft()
             if queued >= oldest:
                 batch.append((channel, data))
