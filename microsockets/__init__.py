@@ -2,6 +2,7 @@
 
 from .application import Application
 from .connection import Connection
+from .events import EventRouter
 from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -14,7 +15,6 @@ from .exceptions import (
 )
 from .raw import RawSocket
 from .rooms import BaseRoomManager, MemoryRoomManager, RoomManager
-from .router import EventRouter
 from .socket import Socket
 
 __version__ = "2.0.0"

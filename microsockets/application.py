@@ -1,4 +1,5 @@
-"""The ASGI application: routes each scope to lifespan, event connections, raw routes or HTTP."""
+"""The ASGI application: wires the pieces, and routes each scope to lifespan, event
+connections, raw routes or HTTP."""
 
 from __future__ import annotations
 
@@ -8,21 +9,24 @@ import logging
 from collections.abc import AsyncIterator, Callable, Collection
 from typing import Any
 
-from . import session
 from .codec import DEFAULT, Codec
+from .codes import CloseCode
+from .connection import Connection
 from .emitter import Emitter
+from .events import EventRouter, Handler
 from .exceptions import Reject
 from .hooks import Hooks
 from .lifespan import ExitSignals, serve_lifespan
+from .limits import Limits
 from .origins import AllowedOrigins, origin_allowed
+from .paths import PathPattern, route_path, with_params
 from .protocol import Protocol
 from .raw import RawSocket
+from .registry import Registry
 from .rooms import BaseRoomManager, MemoryRoomManager
-from .router import EventRouter, Handler
-from .routing import PathPattern, route_path, with_params
-from .socket import GOING_AWAY, Socket
+from .session import Session
+from .socket import Socket
 from .types import ASGIApp, Receive, Scope, Send
-from .watchdog import Watchdog
 
 logger = logging.getLogger("microsockets")
 
@@ -44,15 +48,15 @@ class Application(Emitter):
         http_app: ASGIApp | None = None,
         allowed_origins: AllowedOrigins = None,
         debug: bool = False,
-        max_message_size: int = 1024 * 1024,
-        max_event_length: int = 256,
-        max_bad_frames: int = 10,
-        send_queue_limit: int = 1024 * 1024,
-        max_rooms_per_connection: int = 1000,
-        max_connections: int | None = 20_000,
-        rate_limit: float | None = 10_000.0,
+        max_message_size: int = Limits.max_message_size,
+        max_event_length: int = Limits.max_event_length,
+        max_bad_frames: int = Limits.max_bad_frames,
+        send_queue_limit: int = Limits.send_queue_limit,
+        max_rooms_per_connection: int = Limits.max_rooms_per_connection,
+        max_connections: int | None = Limits.max_connections,
+        rate_limit: float | None = Limits.rate_limit,
         rate_burst: float | None = None,
-        handler_timeout: float | None = 60.0,
+        handler_timeout: float | None = Limits.handler_timeout,
         codec: Codec = DEFAULT,
     ) -> None:
         if isinstance(event_router, type):  # 1.0.0 took classes
@@ -66,28 +70,40 @@ class Application(Emitter):
         self.http_app = http_app
         self.allowed_origins = allowed_origins
         self.debug = debug
+        self.limits = Limits(
+            max_message_size=max_message_size,
+            max_event_length=max_event_length,
+            max_bad_frames=max_bad_frames,
+            send_queue_limit=send_queue_limit,
+            max_rooms_per_connection=max_rooms_per_connection,
+            max_connections=max_connections,
+            rate_limit=rate_limit,
+            rate_burst=rate_burst,
+            handler_timeout=handler_timeout,
+        )
+        """Every limit (docs/security.md), from the keyword arguments."""
         self.protocol = Protocol(
-            max_message_size=max_message_size, max_event_length=max_event_length, codec=codec
+            max_message_size=self.limits.max_message_size,
+            max_event_length=self.limits.max_event_length,
+            codec=codec,
         )
-        self.max_bad_frames = max_bad_frames
-        self.send_queue_limit = send_queue_limit
-        self.max_rooms_per_connection = max_rooms_per_connection
-        self.max_connections = max_connections
-        self.rate_limit = rate_limit
-        self.rate_burst = rate_burst if rate_burst is not None else rate_limit
-        self.handler_timeout = handler_timeout
-        self._sockets: dict[str, Socket] = {}
-        self.watchdog = (
-            None if handler_timeout is None else Watchdog(handler_timeout, self._sockets)
+        self.connections = Registry()
+        """The open event connections of this process by id, and the raw ones beside them."""
+        self.session = Session(
+            protocol=self.protocol,
+            router=self.router,
+            hooks=self.hooks,
+            limits=self.limits,
+            rooms=self.room_manager,
+            registry=self.connections,
+            refusal=self.refusal,
+            debug=debug,
         )
-        self.connections: dict[str, asyncio.Task[Any]] = {}
-        """The session task of each open event connection, by connection id."""
-        self.evicted: set[str] = set()
-        self._routes: list[tuple[PathPattern, RawHandler]] = []
-        self._signals = ExitSignals(self._going_away)
-        self._background: set[asyncio.Task[Any]] = set()
         self.closing = False
         """True from the shutdown signal on: new handshakes are refused with HTTP 503."""
+        self._routes: list[tuple[PathPattern, RawHandler]] = []
+        self._signals = ExitSignals(self._going_away)
+        self._goodbye: asyncio.Task[None] | None = None
 
     # Registration.
 
@@ -115,30 +131,24 @@ class Application(Emitter):
 
     def sockets(self) -> list[Socket]:
         """The event connections open in this process."""
-        return list(self._sockets.values())
+        return list(self.connections.values())
 
-    def close_all(self, code: int = GOING_AWAY, reason: str = "server shutting down") -> None:
-        """Start closing every event connection of this process (after its queued frames)."""
-        for ws in list(self._sockets.values()):
-            ws._outbox.close(code, reason)
-            if ws.close_code is None:
-                ws.close_code, ws.close_reason = code, reason
+    def close_all(
+        self, code: int = CloseCode.GOING_AWAY, reason: str = "server shutting down"
+    ) -> None:
+        """Start closing every connection of this process (event ones after their queued
+        frames); `await app.connections.close_all(...)` waits until each close is sent."""
+        self._goodbye = asyncio.get_running_loop().create_task(
+            self.connections.close_all(code, reason)
+        )
+
+    def evict(self, ws: Socket, code: int, reason: str) -> None:
+        """Drop a connection at once: its backlog is discarded and its session ended."""
+        self.connections.evict(ws, code, reason)
 
     def _going_away(self) -> None:
         self.closing = True
         self.close_all()
-
-    def evict(self, ws: Socket, code: int, reason: str) -> None:
-        """Drop a connection at once: its backlog is discarded and its session ended."""
-        if ws.id in self.evicted:
-            return
-        logger.warning("disconnecting %s %s with %d: %s", ws.id, ws.client, code, reason)
-        ws.close_code, ws.close_reason = code, reason
-        self.evicted.add(ws.id)
-        self._spawn(_close_soon(ws, code, reason))
-        task = self.connections.get(ws.id)
-        if task is not None:
-            task.cancel()
 
     # Lifespan.
 
@@ -153,8 +163,9 @@ class Application(Emitter):
     async def shutdown(self) -> None:
         """Say goodbye (1001) to every client, wait for them, then run on_shutdown hooks."""
         self._signals.uninstall()
-        self._going_away()
-        pending = list(self.connections.values())
+        self.closing = True
+        await self.connections.close_all(CloseCode.GOING_AWAY, "server shutting down")
+        pending = [registration.task for registration in self.connections.registrations()]
         if pending:
             _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
             for task in late:
@@ -198,12 +209,16 @@ class Application(Emitter):
         if events_scope is None:
             await RawSocket(scope, receive, send).reject(404, "no WebSocket route here")
             return
-        ws = Socket(self, events_scope, receive, send)
-        self._sockets[ws.id] = ws
-        try:
-            await session.serve(self, ws)
-        finally:
-            del self._sockets[ws.id]
+        ws = Socket(
+            events_scope,
+            receive,
+            send,
+            emitter=self,
+            rooms=self.room_manager,
+            limits=self.limits,
+            on_overflow=self.connections.overflowed,
+        )
+        await self.session.serve(ws)
 
     def _events_scope(self, scope: Scope, path: str) -> Scope | None:
         """The scope of an event connection at `path` (with its path params), or None."""
@@ -220,12 +235,13 @@ class Application(Emitter):
         if refusal is not None:
             await ws.reject(refusal.status, refusal.reason)
             return
+        registration = self.connections.add(ws)
         try:
             await handler(ws)
         except Exception as exc:
-            code = getattr(exc, "close_code", None) or 1011
+            code = getattr(exc, "close_code", None) or CloseCode.INTERNAL_ERROR
             logger.log(
-                logging.INFO if code != 1011 else logging.ERROR,
+                logging.INFO if code != CloseCode.INTERNAL_ERROR else logging.ERROR,
                 "raw route %s closed with %d",
                 ws.path,
                 code,
@@ -236,6 +252,8 @@ class Application(Emitter):
                 raise
         else:
             await ws.close()
+        finally:
+            self.connections.remove(registration)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.http_app is not None:
@@ -254,29 +272,14 @@ class Application(Emitter):
         )
         await send({"type": "http.response.body", "body": body})
 
-    def refusal(self, ws: RawSocket | Socket) -> Reject | None:
+    def refusal(self, ws: Connection) -> Reject | None:
         """Why a handshake must be refused before any hook runs, or None."""
         if not origin_allowed(self.allowed_origins, ws.header("origin"), ws.header("host")):
             logger.warning("refused Origin %r (host %r)", ws.header("origin"), ws.header("host"))
             return Reject("origin not allowed", 403)
         if self.closing:
             return Reject("server shutting down, try again later", 503)
-        if self.max_connections is not None and len(self._sockets) > self.max_connections:
+        limit = self.limits.max_connections
+        if limit is not None and len(self.connections) > limit:  # the one asking is counted
             return Reject("server at max_connections, try again later", 503)
         return None
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-
-CLOSE_WAIT = 5.0
-
-
-async def _close_soon(ws: Socket, code: int, reason: str) -> None:
-    """Try to tell an evicted client why; give up after CLOSE_WAIT if it does not read."""
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(
-            ws._send({"type": "websocket.close", "code": code, "reason": reason}), CLOSE_WAIT
-        )

@@ -11,15 +11,20 @@ from websockets.datastructures import Headers
 
 from .datastructures import QueryParams
 from .exceptions import WebSocketStateError, connection_closed
-from .routing import route_path
+from .paths import route_path
 from .types import Message, Receive, Scope, Send
 
 
 class Phase(enum.Enum):
-    """Where a connection is in its life; some calls are only allowed in some phases."""
+    """Where a connection is in its life; some calls are only allowed in some phases.
+
+    CONNECTING -> OPEN (accept) -> CLOSING (a close was started) -> CLOSED, or straight to
+    CLOSED when the peer leaves or the handshake is refused. Only Connection's methods move it.
+    """
 
     CONNECTING = "connecting"
-    CONNECTED = "connected"
+    OPEN = "connected"  # the word 2.0 used
+    CLOSING = "closing"
     CLOSED = "closed"
 
 
@@ -38,6 +43,7 @@ class Connection:
         self.accepted = False
         """True once the handshake was accepted; stays True after the close."""
         self.close_code: int | None = None
+        """Why the connection ended: the first close started, by either side, wins."""
         self.close_reason = ""
 
     @cached_property
@@ -128,7 +134,7 @@ class Connection:
                 for name, value in self.response_headers
             ]
         await self._send(message)
-        self.phase = Phase.CONNECTED
+        self.phase = Phase.OPEN
         self.accepted = True
 
     async def reject(self, status: int = 403, reason: str = "") -> None:
@@ -149,17 +155,31 @@ class Connection:
         else:
             await self._send({"type": "websocket.close", "code": 1008, "reason": reason})
 
-    def _closed_by_peer(self, message: Message) -> None:
-        """Record a `websocket.disconnect` message."""
+    def _start_closing(self, code: int, reason: str) -> bool:
+        """Enter CLOSING with this code, unless a close already started; whether it did."""
+        if self.phase is not Phase.OPEN:
+            return False
+        self.phase = Phase.CLOSING
+        self.close_code, self.close_reason = code, reason
+        return True
+
+    def _ended(self, code: int = 1006, reason: str = "") -> None:
+        """The connection is over: the peer left, the server dropped it, or our close went out.
+
+        Keeps the code of a close already started.
+        """
         self.phase = Phase.CLOSED
         if self.close_code is None:
-            self.close_code = message.get("code", 1005)
-            self.close_reason = message.get("reason") or ""
+            self.close_code, self.close_reason = code, reason
 
-    def _check_connected(self, action: str) -> None:
+    def _closed_by_peer(self, message: Message) -> None:
+        """Record a `websocket.disconnect` message."""
+        self._ended(message.get("code", 1005), message.get("reason") or "")
+
+    def _check_open(self, action: str) -> None:
         if self.phase is Phase.CONNECTING:
             raise WebSocketStateError(f"{action} before accept(): accept the connection first")
-        if self.phase is Phase.CLOSED:
+        if self.phase is not Phase.OPEN:
             raise connection_closed(self.close_code or 1006, self.close_reason)
 
     def __repr__(self) -> str:

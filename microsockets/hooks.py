@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 if TYPE_CHECKING:
     from .connection import Connection
-    from .router import Handler
+    from .events import Handler
     from .socket import Socket
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])

@@ -7,10 +7,14 @@ else; past `limit` bytes of backlog the connection gives up on that client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Callable
 
 from .types import Message, Send
+
+CLOSE_WAIT = 5.0
+"""Seconds a dropped client gets to take its close frame."""
 
 
 class Outbox:
@@ -18,6 +22,7 @@ class Outbox:
 
     __slots__ = (
         "_busy",
+        "_closer",
         "_closing",
         "_on_overflow",
         "_pending",
@@ -35,6 +40,7 @@ class Outbox:
         self._pending = 0
         self._busy = False
         self._task: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
         self._closing = False
 
     @property
@@ -79,12 +85,21 @@ class Outbox:
             if self._queue:
                 self._wake()
 
-    def close(self, code: int, reason: str) -> None:
-        """Queue the close frame after what is already queued; later frames are dropped."""
+    def close(self, code: int, reason: str, *, drop_backlog: bool = False) -> None:
+        """Queue the close frame after what is already queued; later frames are dropped.
+
+        With `drop_backlog`, the backlog is discarded and the close frame sent at once, for
+        at most CLOSE_WAIT seconds: a client that stopped reading may never take it.
+        """
         if self._closing:
             return
-        self._closing = True
-        self._enqueue({"type": "websocket.close", "code": code, "reason": reason})
+        message = {"type": "websocket.close", "code": code, "reason": reason}
+        if not drop_backlog:
+            self._closing = True
+            self._enqueue(message)
+            return
+        self.abandon()
+        self._closer = asyncio.get_running_loop().create_task(self._send_close(message))
 
     def abandon(self) -> None:
         """Drop the backlog and stop sending: the client is gone or hopeless."""
@@ -93,6 +108,10 @@ class Outbox:
             self._task.cancel()
             self._task = None
             self._busy = False
+
+    async def _send_close(self, message: Message) -> None:
+        with contextlib.suppress(Exception):  # a client that is gone or stalled: nothing to do
+            await asyncio.wait_for(self._send(message), CLOSE_WAIT)
 
     def _stop(self) -> None:
         self._closing = True

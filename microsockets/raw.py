@@ -23,11 +23,11 @@ class RawSocket(Connection):
 
     async def receive(self) -> Message:
         """The next ASGI message; raises ConnectionClosed once the peer has gone."""
-        self._check_connected("receive()")
+        self._check_open("receive()")
         message = await self._receive()
         if message["type"] == "websocket.disconnect":
             self._closed_by_peer(message)
-            self._check_connected("receive()")
+            self._check_open("receive()")
         return message
 
     async def receive_text(self) -> str:
@@ -77,20 +77,19 @@ class RawSocket(Connection):
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake; closing a closed socket does nothing."""
-        if self.phase is Phase.CLOSED:
-            return
         if self.phase is Phase.CONNECTING:
             await self.reject(403, reason)
             return
-        self.phase = Phase.CLOSED
-        self.close_code, self.close_reason = code, reason
+        if not self._start_closing(code, reason):
+            return
         with contextlib.suppress(OSError):  # the peer went first (uvicorn: ClientDisconnected)
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
+        self._ended()
 
     async def _send_message(self, message: Message) -> None:
-        self._check_connected("send")
+        self._check_open("send")
         try:
             await self._send(message)
         except OSError:
-            self._closed_by_peer({"code": 1006})
-            self._check_connected("send")
+            self._ended()
+            self._check_open("send")

@@ -1,4 +1,4 @@
-"""One event connection from handshake to cleanup: the receive loop and handler dispatch."""
+"""Serving event connections, from handshake to cleanup: the receive loop and handler dispatch."""
 
 from __future__ import annotations
 
@@ -6,174 +6,205 @@ import asyncio
 import logging
 import math
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
+from .codes import CloseCode
+from .connection import Connection
+from .events import EventRouter
 from .exceptions import LimitExceeded, ProtocolError, Reject
-from .protocol import ACK, PING, PONG
+from .hooks import Hooks
+from .limits import Limits
+from .protocol import ACK, PING, PONG, Protocol
 from .ratelimit import RateLimit
+from .registry import Registration, Registry
+from .rooms import BaseRoomManager
 from .socket import Socket, current_socket
-
-if TYPE_CHECKING:
-    from .application import Application
+from .watchdog import Watchdog
 
 logger = logging.getLogger("microsockets")
 
-POLICY_VIOLATION = 1008
+Refusal = Callable[[Connection], "Reject | None"]
+"""Why a handshake must be refused before any hook runs (origin, shutdown, capacity)."""
 
 
-async def serve(app: Application, ws: Socket) -> None:
-    """Admit the connection, run its frames through the handlers, clean up after it."""
-    if not await _admit(app, ws):
-        return
-    await app.room_manager.connect(ws)
-    task = asyncio.current_task()
-    assert task is not None
-    app.connections[ws.id] = ws._session = task
-    current_socket.set(ws)
-    if app.watchdog is not None:
-        app.watchdog.start()
-    try:
-        await _receive_loop(app, ws)
-    except asyncio.CancelledError:
-        if ws.id not in app.evicted:
-            raise
-        _uncancel(task)
-    finally:
-        ws._session = None
-        app.connections.pop(ws.id, None)
-        app.evicted.discard(ws.id)
-        await _cleanup(app, ws)
+class Session:
+    """Runs every event connection of an application: one `serve` call per connection."""
 
+    def __init__(
+        self,
+        *,
+        protocol: Protocol,
+        router: EventRouter,
+        hooks: Hooks,
+        limits: Limits,
+        rooms: BaseRoomManager,
+        registry: Registry,
+        refusal: Refusal,
+        debug: bool = False,
+    ) -> None:
+        self.protocol = protocol
+        self.router = router
+        self.hooks = hooks
+        self.limits = limits
+        self.rooms = rooms
+        self.registry = registry
+        self.refusal = refusal
+        self.debug = debug
+        timeout = limits.handler_timeout
+        self.watchdog = None if timeout is None else Watchdog(timeout, registry)
 
-async def _admit(app: Application, ws: Socket) -> bool:
-    """Check origin, capacity and the on_connect hooks, then accept; False if refused."""
-    refusal = app.refusal(ws)
-    try:
-        if refusal is not None:
-            raise refusal
-        for hook in app.hooks.on_connect:
-            await hook(ws)
-    except Reject as exc:
-        logger.info("refused %s from %s: %s", ws.path, ws.client, exc.reason)
-        await ws.reject(exc.status, exc.reason)
-        return False
-    except Exception:
-        logger.exception("on_connect hook raised; refusing the handshake with HTTP 500")
-        await ws.reject(500, "internal error")
-        return False
-    try:
-        await ws.accept()
-    except OSError:  # the client left during on_connect (uvicorn: ClientDisconnected)
-        return False
-    return True
+    async def serve(self, ws: Socket) -> None:
+        """Admit the connection, run its frames through the handlers, clean up after it.
 
-
-async def _receive_loop(app: Application, ws: Socket) -> None:
-    """Check each frame, answer pings and bad frames, run the handlers one at a time in order.
-
-    This runs once per frame, so the handler is called from here rather than from a helper
-    coroutine (that helper and its watchdog calls were a tenth of our own time per frame,
-    bench/inprocess.py; docs/performance.md).
-    """
-    receive, protocol, router, hooks = ws._receive, app.protocol, app.router, app.hooks
-    before_on, outbox, loop = hooks.before_on, ws._outbox, asyncio.get_running_loop()
-    rate, burst = app.rate_limit, app.rate_burst
-    limit = None if rate is None else RateLimit(rate, burst or rate, loop.time())
-    never = math.inf
-    budget = never if app.watchdog is None else app.watchdog.timeout
-    bad_frames = 0
-    while True:
-        message = await receive()
-        if message["type"] != "websocket.receive":
-            if message["type"] == "websocket.disconnect":
-                ws._closed_by_peer(message)
+        It is registered from the start, so a handshake still in its on_connect hooks counts
+        against max_connections.
+        """
+        registration = self.registry.add(ws)
+        try:
+            if not await self._admit(ws):
                 return
-            continue
-        now = loop.time()
+            await self.rooms.connect(ws)
+            current_socket.set(ws)
+            if self.watchdog is not None:
+                self.watchdog.start()
+            try:
+                await self._receive_loop(ws, registration)
+            except asyncio.CancelledError:
+                if not registration.evicted:
+                    raise
+                _uncancel(registration.task)
+            finally:
+                await self._cleanup(ws)
+        finally:
+            self.registry.remove(registration)
+
+    async def _admit(self, ws: Socket) -> bool:
+        """Check origin, capacity and the on_connect hooks, then accept; False if refused."""
+        refusal = self.refusal(ws)
         try:
-            text = message.get("text")
-            if text is None:
-                raise protocol.binary_error(message.get("bytes") or b"")
-            event, payload, ack_id = protocol.decode(text)  # first: bad frames pay the rate too
-            del message, text  # an idle connection holds no old frame
-            if limit is not None and not limit.allow(now):
-                raise ProtocolError(
-                    "rate_limited", f"more than {rate:g} messages a second", ack_id=ack_id
-                )
-            handler = router(event)
-            if handler is None and event != PING:
-                raise ProtocolError(
-                    "unknown_event", f"no handler for event {event!r}", ack_id=ack_id
-                )
-        except ProtocolError as exc:
-            bad_frames += 1
-            await _refuse(app, ws, exc, bad_frames)
-            continue
+            if refusal is not None:
+                raise refusal
+            for hook in self.hooks.on_connect:
+                await hook(ws)
+        except Reject as exc:
+            logger.info("refused %s from %s: %s", ws.path, ws.client, exc.reason)
+            await ws.reject(exc.status, exc.reason)
+            return False
+        except Exception:
+            logger.exception("on_connect hook raised; refusing the handshake with HTTP 500")
+            await ws.reject(500, "internal error")
+            return False
+        try:
+            await ws.accept()
+        except OSError:  # the client left during on_connect (uvicorn: ClientDisconnected)
+            return False
+        return True
+
+    async def _receive_loop(self, ws: Socket, registration: Registration) -> None:
+        """Check each frame, answer pings and bad frames, run the handlers one at a time in order.
+
+        This runs once per frame, so the handler is called from here rather than from a helper
+        coroutine (docs/performance.md).
+        """
+        # The session is the one driver of the connection's ASGI receive channel (and records
+        # its end below); a method call per frame instead costs measurably (performance.md).
+        receive, protocol, router, hooks = ws._receive, self.protocol, self.router, self.hooks
+        before_on, reply, loop = hooks.before_on, ws.reply, asyncio.get_running_loop()
+        rate, burst = self.limits.rate_limit, self.limits.rate_burst
+        limit = None if rate is None else RateLimit(rate, burst or rate, loop.time())
+        budget = math.inf if self.watchdog is None else self.watchdog.timeout
         bad_frames = 0
-        if handler is None:
-            await outbox.send(protocol.encode(PONG, payload))
-            continue
-        ws.event, ws.payload = event, payload
-        ws._deadline = now + budget
+        while True:
+            message = await receive()
+            if message["type"] != "websocket.receive":
+                if message["type"] == "websocket.disconnect":
+                    ws._closed_by_peer(message)
+                    return
+                continue
+            now = loop.time()
+            try:
+                text = message.get("text")
+                if text is None:
+                    raise protocol.binary_error(message.get("bytes") or b"")
+                event, payload, ack_id = protocol.decode(text)  # first: bad frames pay the rate too
+                del message, text  # an idle connection holds no old frame
+                if limit is not None and not limit.allow(now):
+                    raise ProtocolError(
+                        "rate_limited", f"more than {rate:g} messages a second", ack_id=ack_id
+                    )
+                handler = router(event)
+                if handler is None and event != PING:
+                    raise ProtocolError(
+                        "unknown_event", f"no handler for event {event!r}", ack_id=ack_id
+                    )
+            except ProtocolError as exc:
+                bad_frames += 1
+                await self._refuse(ws, exc, bad_frames)
+                continue
+            bad_frames = 0
+            if handler is None:
+                await reply(protocol.encode(PONG, payload))
+                continue
+            ws.event, ws.payload = event, payload
+            registration.deadline = now + budget
+            try:
+                result = await (hooks.run_handler(ws, handler) if before_on else handler(ws))
+                answer = None if ack_id is None else protocol.encode(ACK, result, ack_id)
+            except (Exception, asyncio.CancelledError) as exc:
+                answer = self._failure(registration, event, ack_id, exc)
+            if registration.handled():  # the watchdog cancelled it, which raised or was swallowed
+                _uncancel(registration.task)
+            if answer is not None:
+                await reply(answer)
+
+    async def _refuse(self, ws: Socket, exc: ProtocolError, bad_frames: int) -> None:
+        """Answer a refused frame with an error reply; close for the worst ones and repeat
+        offenders."""
+        if exc.close_code is not None:
+            logger.info("closing %s with %d: %s", ws.id, exc.close_code, exc.message)
+            ws.start_close(exc.close_code, exc.message[:120])
+            return
+        await ws.reply(self.protocol.encode_error(exc.code, exc.message, exc.ack_id))
+        if bad_frames >= self.limits.max_bad_frames:
+            logger.info("closing %s: %d bad frames in a row", ws.id, bad_frames)
+            ws.start_close(CloseCode.POLICY_VIOLATION, f"{bad_frames} bad frames in a row")
+
+    def _failure(
+        self, registration: Registration, event: str, ack_id: int | None, exc: BaseException
+    ) -> str | None:
+        """The error reply to a handler that raised; None if the client asked for no ack.
+
+        Re-raises a cancellation that did not come from the watchdog: the session is ending.
+        """
+        protocol = self.protocol
+        if isinstance(exc, asyncio.CancelledError):
+            if not registration.timed_out:
+                raise exc
+            timeout = self.limits.handler_timeout
+            logger.error("handler of %r ran past handler_timeout=%gs", event, timeout)
+            code, message = "handler_timeout", f"handler ran past {timeout:g}s"
+        elif isinstance(exc, LimitExceeded):
+            return protocol.encode_error(exc.code, exc.message, ack_id)
+        else:
+            logger.error("handler of %r raised", event, exc_info=exc)
+            code, message = "handler_error", repr(exc) if self.debug else "internal error"
+        return None if ack_id is None else protocol.encode_error(code, message, ack_id)
+
+    async def _cleanup(self, ws: Socket) -> None:
+        """Leave every room, stop sending, then run the on_disconnect hooks, whatever happened."""
+        ws.finish()
         try:
-            result = await (hooks.run_handler(ws, handler) if before_on else handler(ws))
-            answer = None if ack_id is None else protocol.encode(ACK, result, ack_id)
-        except (Exception, asyncio.CancelledError) as exc:
-            answer = _failure(app, ws, event, ack_id, exc)
-        ws._deadline = never
-        if ws._timed_out:  # the watchdog cancelled the handler, which raised or swallowed that
-            ws._timed_out = False
-            _uncancel(asyncio.current_task())
-        if answer is not None:
-            await outbox.send(answer)
-
-
-async def _refuse(app: Application, ws: Socket, exc: ProtocolError, bad_frames: int) -> None:
-    """Answer a refused frame with an error reply; close for the worst ones and repeat offenders."""
-    if exc.close_code is not None:
-        logger.info("closing %s with %d: %s", ws.id, exc.close_code, exc.message)
-        await ws.close(exc.close_code, exc.message[:120])
-        return
-    await ws._outbox.send(app.protocol.encode_error(exc.code, exc.message, exc.ack_id))
-    if bad_frames >= app.max_bad_frames:
-        logger.info("closing %s: %d bad frames in a row", ws.id, bad_frames)
-        await ws.close(POLICY_VIOLATION, f"{bad_frames} bad frames in a row")
-
-
-def _failure(
-    app: Application, ws: Socket, event: str, ack_id: int | None, exc: BaseException
-) -> str | None:
-    """The error reply to a handler that raised; None if the client asked for no ack.
-
-    Re-raises a cancellation that did not come from the watchdog: the session is ending.
-    """
-    if isinstance(exc, asyncio.CancelledError):
-        if not ws._timed_out:
-            raise exc
-        logger.error("handler of %r ran past handler_timeout=%gs", event, app.handler_timeout)
-        code, message = "handler_timeout", f"handler ran past {app.handler_timeout:g}s"
-    elif isinstance(exc, LimitExceeded):
-        return app.protocol.encode_error(exc.code, exc.message, ack_id)
-    else:
-        logger.error("handler of %r raised", event, exc_info=exc)
-        code, message = "handler_error", repr(exc) if app.debug else "internal error"
-    return None if ack_id is None else app.protocol.encode_error(code, message, ack_id)
+            await self.rooms.disconnect(ws)
+        finally:
+            for hook in self.hooks.on_disconnect:
+                try:
+                    await hook(ws)
+                except Exception:
+                    logger.exception("on_disconnect hook %r raised", hook)
 
 
 def _uncancel(task: asyncio.Task[Any] | None) -> None:
     """Forget a cancellation this module requested and handled (Python 3.11+ counts them)."""
     if sys.version_info >= (3, 11) and task is not None:
         task.uncancel()
-
-
-async def _cleanup(app: Application, ws: Socket) -> None:
-    """Leave every room, stop sending, then run the on_disconnect hooks, whatever happened."""
-    ws._outbox.abandon()
-    try:
-        await app.room_manager.disconnect(ws)
-    finally:
-        for hook in app.hooks.on_disconnect:
-            try:
-                await hook(ws)
-            except Exception:
-                logger.exception("on_disconnect hook %r raised", hook)

@@ -2,60 +2,63 @@
 
 from __future__ import annotations
 
-import asyncio
-import math
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
 
+from .codes import CloseCode
 from .connection import Connection, Phase
+from .emitter import Emitter
 from .exceptions import LimitExceeded
+from .limits import Limits
 from .outbox import Outbox
+from .rooms import BaseRoomManager
 from .types import JSON, Receive, Scope, Send
-
-if TYPE_CHECKING:
-    from .application import Application
-
-GOING_AWAY = 1001
-SEND_QUEUE_FULL = 1013
 
 current_socket: ContextVar[Socket | None] = ContextVar("microsockets_socket", default=None)
 """The socket whose session runs this task, or started it (a ContextVar: cheaper than
-asyncio.current_task(), which cost 0.27 us of every reply)."""
+asyncio.current_task(); docs/performance.md)."""
 
 
 class Socket(Connection):
     """An event connection. `ws.event` and `ws.payload` describe the frame being handled."""
 
-    def __init__(self, app: Application, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        emitter: Emitter,
+        rooms: BaseRoomManager,
+        limits: Limits,
+        on_overflow: Callable[[Socket], None],
+    ) -> None:
         super().__init__(scope, receive, send)
-        self.app = app
         self.id = secrets.token_hex(16)
         """Unique per connection; the socket is in the room of this name from the start."""
         self.event = ""
         self.payload: JSON = ""
+        self._emitter = emitter
+        self._protocol = emitter.protocol
+        self._room_manager = rooms
+        self._max_rooms = limits.max_rooms_per_connection
+        self._on_overflow = on_overflow
         self._joined: set[str] | None = None  # made on the first join
-        self._outbox = Outbox(send, app.send_queue_limit, self._overflowed)
+        self._outbox = Outbox(send, limits.send_queue_limit, self._overflowed)
         self.send_frame = self._outbox.put
         """Queue an encoded frame to this client (the room managers' delivery path)."""
-        self._session: asyncio.Task[None] | None = None
-        """The task running this connection's handlers, while it runs."""
-        self._deadline = math.inf
-        """When the running handler is due to end (loop time; see watchdog.py)."""
-        self._timed_out = False
-        """Set by the watchdog as it cancels the handler."""
+
+    @property
+    def rooms(self) -> frozenset[str]:
+        """The rooms this connection is in, the one named by its id included."""
+        return frozenset((self.id, *(self._joined or ())))
 
     @property
     def buffered_amount(self) -> int:
         """Characters queued to this client and not yet handed to the server (as in the
         browser's WebSocket.bufferedAmount); past `send_queue_limit` it is dropped."""
         return self._outbox.pending
-
-    @property
-    def rooms(self) -> frozenset[str]:
-        """The rooms this connection is in, the one named by its id included."""
-        return frozenset((self.id, *(self._joined or ())))
 
     async def join(self, room: str) -> None:
         """Enter a room; broadcasts to it reach this connection from now on."""
@@ -65,24 +68,23 @@ class Socket(Connection):
             self._joined = set()
         if room == self.id or room in self._joined or self.phase is Phase.CLOSED:
             return
-        if len(self._joined) >= self.app.max_rooms_per_connection:
+        if len(self._joined) >= self._max_rooms:
             raise LimitExceeded(
-                "too_many_rooms",
-                f"a connection may be in at most {self.app.max_rooms_per_connection} rooms",
+                "too_many_rooms", f"a connection may be in at most {self._max_rooms} rooms"
             )
         self._joined.add(room)
-        await self.app.room_manager.join(self, room)
+        await self._room_manager.join(self, room)
 
     async def leave(self, room: str) -> None:
         """Leave a room; leaving one the connection is not in does nothing."""
         if not self._joined or room not in self._joined:
             return
         self._joined.discard(room)
-        await self.app.room_manager.leave(self, room)
+        await self._room_manager.leave(self, room)
 
     async def emit(self, event: str, payload: JSON = "") -> None:
         """Send an event to this client only."""
-        frame = self.app.protocol.encode_event(event, payload)
+        frame = self._protocol.encode_event(event, payload)
         if current_socket.get() is self:
             await self._outbox.send(frame)  # a reply from its own handler: no queue, no task
         else:
@@ -96,13 +98,28 @@ class Socket(Connection):
         skip_self: bool = True,
     ) -> None:
         """Send an event to every member of the rooms `to` (None: every connection), once each."""
-        await self.app.broadcast(event, payload, to=to, skip=self.id if skip_self else None)
+        await self._emitter.broadcast(event, payload, to=to, skip=self.id if skip_self else None)
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
+    async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Close after the frames already queued have been sent."""
-        if self.phase is Phase.CONNECTED:
-            self.close_code, self.close_reason = code, reason
-            self._outbox.close(code, reason)
+        self.start_close(code, reason)
+
+    def start_close(self, code: int, reason: str, *, drop_backlog: bool = False) -> bool:
+        """Start closing, unless a close already started: after the queued frames, or at
+        once with `drop_backlog` (a client being dropped). Whether this call started it."""
+        if not self._start_closing(code, reason):
+            return False
+        self._outbox.close(code, reason, drop_backlog=drop_backlog)
+        return True
+
+    async def reply(self, frame: str) -> None:
+        """Send a frame from this connection's own session: in place when nothing is queued."""
+        await self._outbox.send(frame)
+
+    def finish(self) -> None:
+        """The session is over: drop whatever is still queued, stop sending."""
+        self._outbox.abandon()
+        self._ended()
 
     def _overflowed(self) -> None:
-        self.app.evict(self, SEND_QUEUE_FULL, "send queue limit exceeded")
+        self._on_overflow(self)

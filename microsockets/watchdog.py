@@ -1,29 +1,24 @@
 """`handler_timeout`: one sweeper task cancels the handlers that run past their deadline.
 
-A session stamps `ws._deadline` before each handler and resets it after, two attribute
-writes per frame. asyncio.timeout around each call arms and cancels a timer, about 7 us, a
-fifth of an echo round trip; even a method call per frame to register the handler cost a
-tenth of our own time per frame (bench/inprocess.py). The sweeper wakes a few times per
-timeout while connections are open.
+A session stamps its registration's deadline before each handler and clears it after, two
+attribute writes per frame; asyncio.timeout around each call, or even a method call per
+frame, cost far more (docs/performance.md). The sweeper wakes a few times per timeout
+while connections are open.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .socket import Socket
+from .registry import Registry
 
 
 class Watchdog:
-    """Cancels the session task of each socket whose `_deadline` (loop time) has passed."""
+    """Cancels the handler of each registered connection whose deadline (loop time) passed."""
 
-    def __init__(self, timeout: float, sockets: Mapping[str, Socket]) -> None:
+    def __init__(self, timeout: float, registry: Registry) -> None:
         self.timeout = timeout
-        self._sockets = sockets
+        self._registry = registry
         self._sweeper: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -34,11 +29,9 @@ class Watchdog:
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
         interval = min(1.0, self.timeout / 4)
-        while self._sockets:
+        while self._registry:
             await asyncio.sleep(interval)
             now = loop.time()
-            for ws in list(self._sockets.values()):
-                if ws._deadline <= now and ws._session is not None:
-                    ws._deadline = math.inf
-                    ws._timed_out = True
-                    ws._session.cancel()
+            for registration in self._registry.registrations():
+                if registration.deadline <= now:
+                    registration.expire()

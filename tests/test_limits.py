@@ -21,13 +21,13 @@ def test_documented_defaults():
     app = microsockets.Application()
     assert app.protocol.max_message_size == 1024 * 1024
     assert app.protocol.max_event_length == 256
-    assert app.max_bad_frames == 10
-    assert app.send_queue_limit == 1024 * 1024
-    assert app.max_rooms_per_connection == 1000
-    assert app.max_connections == 20_000
-    assert app.rate_limit == 10_000
-    assert app.rate_burst == 10_000
-    assert app.handler_timeout == 60
+    assert app.limits.max_bad_frames == 10
+    assert app.limits.send_queue_limit == 1024 * 1024
+    assert app.limits.max_rooms_per_connection == 1000
+    assert app.limits.max_connections == 20_000
+    assert app.limits.rate_limit == 10_000
+    assert app.limits.rate_burst == 10_000
+    assert app.limits.handler_timeout == 60
 
 
 # Rate limit.

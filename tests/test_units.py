@@ -9,8 +9,8 @@ import pytest
 
 import microsockets
 from microsockets.datastructures import QueryParams
+from microsockets.paths import PathPattern
 from microsockets.ratelimit import RateLimit
-from microsockets.routing import PathPattern
 from microsockets.testing import HandshakeRejected, TestClient
 
 

@@ -4,18 +4,21 @@ join: enter the room named by the payload, then emit `joined` (the generator wai
 publish: broadcast the payload as `msg` to the room `bench`.
 echo: emit the payload back as `echo`.
 BENCH_CODEC=json (2.x only) makes the app use the stdlib codec even when orjson is installed.
+BENCH_UNLIMITED=1 (2.x only) turns the rate limit off, for one connection that sends far past it.
 """
 
 import os
 
 import microsockets
 
+options = {}
 if os.environ.get("BENCH_CODEC") == "json":
     from microsockets.codec import STDLIB
 
-    app = microsockets.Application(codec=STDLIB)
-else:
-    app = microsockets.Application()
+    options["codec"] = STDLIB
+if os.environ.get("BENCH_UNLIMITED"):
+    options["rate_limit"] = None
+app = microsockets.Application(**options)
 
 
 @app.on("join")

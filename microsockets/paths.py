@@ -1,4 +1,4 @@
-"""Path patterns such as "/raw/{name}" for raw WebSocket routes and the event path."""
+"""URL paths: patterns such as "/raw/{name}" for raw WebSocket routes and the event path."""
 
 from __future__ import annotations
 

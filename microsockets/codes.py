@@ -1,0 +1,15 @@
+"""Close codes: websockets' `CloseCode` for RFC 6455's, plus the library's own 4000-4999 ones.
+
+docs/protocol.md lists which of them the server sends, and when.
+"""
+
+from __future__ import annotations
+
+from websockets.frames import CloseCode
+
+__all__ = ["CloseCode", "is_normal"]
+
+
+def is_normal(code: int) -> bool:
+    """Whether a close code means the connection simply ended (1000 or 1001)."""
+    return code in (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY)
