@@ -10,7 +10,8 @@ from typing import Any
 
 from . import session
 from .codec import DEFAULT, Codec
-from .exceptions import Reject
+from .connection import GOING_AWAY
+from .exceptions import ConnectionClosed, Reject
 from .hooks import Hooks
 from .lifespan import ExitSignals, serve_lifespan
 from .origins import AllowedOrigins, origin_allowed
@@ -19,7 +20,8 @@ from .raw import RawSocket
 from .rooms import BaseRoomManager, MemoryRoomManager
 from .router import EventRouter, Handler
 from .routing import PathPattern, route_path, with_params
-from .socket import GOING_AWAY, Socket, target_rooms
+from .servers import before_reactor_shutdown, quiet_server_log
+from .socket import Socket, target_rooms
 from .types import JSON, ASGIApp, Receive, Scope, Send
 from .watchdog import Watchdog
 
@@ -29,6 +31,9 @@ RawHandler = Callable[[RawSocket], Any]
 
 SHUTDOWN_GRACE = 5.0
 """Seconds the lifespan shutdown waits for connections to end after saying goodbye."""
+
+SIGNAL_GRACE = 1.0
+"""Seconds a shutdown signal waits for connections to end before the server's handler runs."""
 
 
 class Application:
@@ -83,10 +88,14 @@ class Application:
         """The session task of each open event connection, by connection id."""
         self.evicted: set[str] = set()
         self._routes: list[tuple[PathPattern, RawHandler]] = []
-        self._signals = ExitSignals(self._going_away)
+        self._raw_sockets: dict[RawSocket, asyncio.Task[Any]] = {}
+        """The task of each open raw-route connection: shutdown says goodbye to them too."""
+        self._signals = ExitSignals(self._signalled)
+        self._reactor_hooked = False
         self._background: set[asyncio.Task[Any]] = set()
         self.closing = False
         """True from the shutdown signal on: new handshakes are refused with HTTP 503."""
+        quiet_server_log()
 
     # Registration.
 
@@ -126,15 +135,31 @@ class Application:
         return list(self._sockets.values())
 
     def close_all(self, code: int = GOING_AWAY, reason: str = "server shutting down") -> None:
-        """Start closing every event connection of this process (after its queued frames)."""
+        """Start closing every connection of this process, event connections after their
+        queued frames, raw ones at once."""
         for ws in list(self._sockets.values()):
             ws._outbox.close(code, reason)
             if ws.close_code is None:
                 ws.close_code, ws.close_reason = code, reason
+        for raw in list(self._raw_sockets):
+            self._spawn(raw.close(code, reason))
 
     def _going_away(self) -> None:
         self.closing = True
         self.close_all()
+
+    async def _wait_closed(self, timeout: float) -> set[asyncio.Task[Any]]:
+        """Wait for every connection to end, `timeout` seconds at most; the tasks still running."""
+        pending = [*self.connections.values(), *self._raw_sockets.values()]
+        if not pending:
+            return set()
+        _, late = await asyncio.wait(pending, timeout=timeout)
+        return late
+
+    async def _signalled(self) -> None:
+        """On SIGTERM or SIGINT: say goodbye, and let clients answer before the server acts."""
+        self._going_away()
+        await self._wait_closed(SIGNAL_GRACE)
 
     def evict(self, ws: Socket, code: int, reason: str) -> None:
         """Drop a connection at once: its backlog is discarded and its session ended."""
@@ -162,11 +187,8 @@ class Application:
         """Say goodbye (1001) to every client, wait for them, then run on_shutdown hooks."""
         self._signals.uninstall()
         self._going_away()
-        pending = list(self.connections.values())
-        if pending:
-            _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
-            for task in late:
-                task.cancel()
+        for task in await self._wait_closed(SHUTDOWN_GRACE):
+            task.cancel()
         try:
             for hook in self.hooks.on_shutdown:
                 await hook()
@@ -196,6 +218,8 @@ class Application:
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (await receive())["type"] != "websocket.connect":
             return  # the client left before its handshake reached us
+        if not self._reactor_hooked:  # daphne: no lifespan, so no signal hook either
+            self._reactor_hooked = before_reactor_shutdown(self._signalled)
         path = route_path(scope)
         for pattern, handler in self._routes:
             params = pattern.match(path)
@@ -228,8 +252,16 @@ class Application:
         if refusal is not None:
             await ws.reject(refusal.status, refusal.reason)
             return
+        task = asyncio.current_task()
+        assert task is not None
+        self._raw_sockets[ws] = task
         try:
             await handler(ws)
+        except asyncio.CancelledError:  # the server is dropping the connection: say goodbye
+            await ws.go_away()
+            raise
+        except ConnectionClosed as exc:  # the connection ended: nothing went wrong here
+            logger.info("raw route %s: connection closed with %d", ws.path, exc.code)
         except Exception as exc:
             code = getattr(exc, "close_code", None) or 1011
             logger.log(
@@ -244,6 +276,8 @@ class Application:
                 raise
         else:
             await ws.close()
+        finally:
+            del self._raw_sockets[ws]
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.http_app is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
 from collections.abc import Iterable
 from functools import cached_property
@@ -12,7 +14,10 @@ from websockets.datastructures import Headers
 from .datastructures import QueryParams
 from .exceptions import WebSocketStateError, connection_closed
 from .routing import route_path
+from .servers import SEND_FAILED, handshake_refused, uniform_send
 from .types import Message, Receive, Scope, Send
+
+GOING_AWAY = 1001
 
 
 class Phase(enum.Enum):
@@ -29,7 +34,7 @@ class Connection:
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.scope = scope
         self._receive = receive
-        self._send = send
+        self._send = uniform_send(send)
         self.phase = Phase.CONNECTING
         self.subprotocol: str | None = None
         """The subprotocol accepted (an on_connect hook may set it before the handshake)."""
@@ -136,6 +141,7 @@ class Connection:
         if self.phase is not Phase.CONNECTING:
             raise WebSocketStateError("reject() is only possible before accept()")
         self.phase = Phase.CLOSED
+        handshake_refused.set(True)
         if "websocket.http.response" in self.scope.get("extensions", {}):
             body = (reason or "forbidden").encode()
             await self._send(
@@ -148,6 +154,26 @@ class Connection:
             await self._send({"type": "websocket.http.response.body", "body": body})
         else:
             await self._send({"type": "websocket.close", "code": 1008, "reason": reason})
+
+    async def go_away(self) -> None:
+        """Close with 1001 at once, skipping anything queued: the server is dropping us.
+
+        Then yields to the loop twice, so a server that writes from its next loop iteration
+        (daphne, whose reactor stops right after cancelling the app) sends the frame.
+        """
+        await self._send_close(GOING_AWAY, "server shutting down")
+        for _ in range(2):
+            await asyncio.sleep(0)
+
+    async def _send_close(self, code: int, reason: str) -> None:
+        """Send the close frame now, unless closed already; the peer may have gone first."""
+        if self.phase is not Phase.CONNECTED:
+            return
+        self.phase = Phase.CLOSED
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+        with contextlib.suppress(*SEND_FAILED):
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
     def _closed_by_peer(self, message: Message) -> None:
         """Record a `websocket.disconnect` message."""

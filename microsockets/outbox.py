@@ -10,6 +10,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
+from .servers import SEND_FAILED
 from .types import Message, Send
 
 
@@ -72,7 +73,7 @@ class Outbox:
         self._busy = True
         try:
             await self._send({"type": "websocket.send", "text": frame})
-        except OSError:  # the client went away (uvicorn: ClientDisconnected)
+        except SEND_FAILED:  # the client went away, or the server closed the connection
             self._stop()
         finally:
             self._busy = False
@@ -120,7 +121,7 @@ class Outbox:
                     self._pending -= len(text)
                 await send(message)
             self._queue = None
-        except OSError:  # the client went away mid-send (uvicorn: ClientDisconnected)
+        except SEND_FAILED:  # the client went away, or the server closed the connection
             self._stop()
         finally:
             if self._task is asyncio.current_task():

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 
 from .codec import DEFAULT, Codec
 from .connection import Connection, Phase
-from .exceptions import ConnectionClosedOK, ProtocolError
+from .exceptions import ConnectionClosed, ConnectionClosedOK, ProtocolError
+from .servers import SEND_FAILED
 from .types import JSON, Message, Receive, Scope, Send
 
 UNSUPPORTED_DATA = 1003
 INVALID_PAYLOAD = 1007
+SERVICE_RESTART = 1012  # uvicorn's own goodbye, when the app's went unheard
 
 
 class RawSocket(Connection):
@@ -57,12 +58,15 @@ class RawSocket(Connection):
             raise ProtocolError("invalid_json", str(exc), close_code=INVALID_PAYLOAD) from None
 
     async def __aiter__(self) -> AsyncIterator[str | bytes]:
-        """Each frame's text or bytes, until a normal close (an abnormal one raises)."""
+        """Each frame's text or bytes, until a normal close or one the server started (1012);
+        an abnormal one raises."""
         while True:
             try:
                 message = await self.receive()
-            except ConnectionClosedOK:
-                return
+            except ConnectionClosed as exc:
+                if isinstance(exc, ConnectionClosedOK) or exc.code == SERVICE_RESTART:
+                    return
+                raise
             text = message.get("text")
             yield message["bytes"] if text is None else text
 
@@ -82,15 +86,12 @@ class RawSocket(Connection):
         if self.phase is Phase.CONNECTING:
             await self.reject(403, reason)
             return
-        self.phase = Phase.CLOSED
-        self.close_code, self.close_reason = code, reason
-        with contextlib.suppress(OSError):  # the peer went first (uvicorn: ClientDisconnected)
-            await self._send({"type": "websocket.close", "code": code, "reason": reason})
+        await self._send_close(code, reason)
 
     async def _send_message(self, message: Message) -> None:
         self._check_connected("send")
         try:
             await self._send(message)
-        except OSError:
+        except SEND_FAILED:
             self._closed_by_peer({"code": 1006})
             self._check_connected("send")

@@ -26,6 +26,8 @@ async def serve(app: Application, ws: Socket) -> None:
     if not await _admit(app, ws):
         return
     await app.room_manager.connect(ws)
+    for room in ws.rooms - {ws.id}:  # joined by an on_connect hook, before the manager knew ws
+        await app.room_manager.join(ws, room)
     task = asyncio.current_task()
     assert task is not None
     app.connections[ws.id] = ws._session = task
@@ -35,7 +37,8 @@ async def serve(app: Application, ws: Socket) -> None:
     try:
         await _receive_loop(app, ws)
     except asyncio.CancelledError:
-        if ws.id not in app.evicted:
+        if ws.id not in app.evicted:  # the server is dropping the connection: say goodbye
+            await ws.go_away()
             raise
         _uncancel(task)
     finally:

@@ -17,7 +17,6 @@ from .types import JSON, Receive, Scope, Send
 if TYPE_CHECKING:
     from .application import Application
 
-GOING_AWAY = 1001
 SEND_QUEUE_FULL = 1013
 
 current_socket: ContextVar[Socket | None] = ContextVar("microsockets_socket", default=None)
@@ -45,7 +44,7 @@ class Socket(Connection):
         self.event = ""
         self.payload: JSON = ""
         self._joined: set[str] | None = None  # made on the first join
-        self._outbox = Outbox(send, app.send_queue_limit, self._overflowed)
+        self._outbox = Outbox(self._send, app.send_queue_limit, self._overflowed)
         self.send_frame = self._outbox.put
         """Queue an encoded frame to this client (the room managers' delivery path)."""
         self._session: asyncio.Task[None] | None = None
@@ -106,6 +105,10 @@ class Socket(Connection):
         if self.phase is Phase.CONNECTED:
             self.close_code, self.close_reason = code, reason
             self._outbox.close(code, reason)
+
+    async def go_away(self) -> None:
+        self._outbox.abandon()
+        await super().go_away()
 
     def _overflowed(self) -> None:
         self.app.evict(self, SEND_QUEUE_FULL, "send queue limit exceeded")
