@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from typing import Any
 
 from . import session
@@ -156,10 +156,11 @@ class Application:
         _, late = await asyncio.wait(pending, timeout=timeout)
         return late
 
-    async def _signalled(self) -> None:
-        """On SIGTERM or SIGINT: say goodbye, and let clients answer before the server acts."""
+    def _signalled(self) -> Coroutine[Any, Any, object]:
+        """On SIGTERM or SIGINT: start the goodbyes now; the wait for clients to answer,
+        which the server's own shutdown should follow."""
         self._going_away()
-        await self._wait_closed(SIGNAL_GRACE)
+        return self._wait_closed(SIGNAL_GRACE)
 
     def evict(self, ws: Socket, code: int, reason: str) -> None:
         """Drop a connection at once: its backlog is discarded and its session ended."""

@@ -44,19 +44,20 @@ async def serve_lifespan(
 
 
 class ExitSignals:
-    """On SIGINT or SIGTERM, runs `on_exit` in the event loop, then the server's own handler.
+    """On SIGINT or SIGTERM, calls `on_exit` in the event loop, then the server's own handler.
 
-    The server's handler runs once `on_exit` has finished: uvicorn closes every WebSocket
-    itself (1012) as soon as its handler has run, so calling it first races our 1001. A
-    signal that arrives while `on_exit` runs cuts it short, and the server's handler runs.
+    `on_exit` starts the goodbyes at once and returns what to wait for; the server's handler
+    runs once that is done: uvicorn closes every WebSocket itself (1012) as soon as its
+    handler has run, so calling it first races our 1001. A signal that arrives during the
+    wait cuts it short, and the server's handler runs.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, on_exit: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    def __init__(self, on_exit: Callable[[], Coroutine[Any, Any, object]]) -> None:
         self._on_exit = on_exit
         self._previous: dict[int, SignalHandler] = {}
-        self._exiting: asyncio.Task[None] | None = None
+        self._exiting: asyncio.Task[object] | None = None
 
     def install(self) -> None:
         """Chain in front of the server's handlers; only where there is one to chain to."""

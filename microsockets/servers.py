@@ -57,7 +57,7 @@ def _autobahn_protocol(send: Send) -> Any:
     return protocol if callable(getattr(protocol, "sendCloseFrame", None)) else None
 
 
-def before_reactor_shutdown(callback: Callable[[], Coroutine[Any, Any, None]]) -> bool:
+def before_reactor_shutdown(callback: Callable[[], Coroutine[Any, Any, object]]) -> bool:
     """Have a running Twisted reactor (daphne's) await `callback` before it shuts down.
 
     daphne has no ASGI lifespan and drops every connection (1006) on SIGTERM; its own
