@@ -10,7 +10,6 @@ from typing import Any
 
 from . import session
 from .codec import DEFAULT, Codec
-from .connection import GOING_AWAY
 from .exceptions import ConnectionClosed, Reject
 from .hooks import Hooks
 from .lifespan import ExitSignals, serve_lifespan
@@ -21,7 +20,7 @@ from .rooms import BaseRoomManager, MemoryRoomManager
 from .router import EventRouter, Handler
 from .routing import PathPattern, route_path, with_params
 from .servers import before_reactor_shutdown, quiet_server_log
-from .socket import Socket, target_rooms
+from .socket import GOING_AWAY, Socket, target_rooms
 from .types import JSON, ASGIApp, Receive, Scope, Send
 from .watchdog import Watchdog
 

@@ -18,6 +18,8 @@ from .servers import SEND_FAILED, handshake_refused, uniform_send
 from .types import Message, Receive, Scope, Send
 
 GOING_AWAY = 1001
+GOODBYE_WAIT = 1.0
+"""Seconds `go_away` waits for the server to take the close frame."""
 
 
 class Phase(enum.Enum):
@@ -158,10 +160,14 @@ class Connection:
     async def go_away(self) -> None:
         """Close with 1001 at once, skipping anything queued: the server is dropping us.
 
-        Then yields to the loop twice, so a server that writes from its next loop iteration
-        (daphne, whose reactor stops right after cancelling the app) sends the frame.
+        Waits GOODBYE_WAIT at most for a client that does not read, then yields to the loop
+        twice, so a server that writes from its next loop iteration (daphne, whose reactor
+        stops right after cancelling the app) sends the frame.
         """
-        await self._send_close(GOING_AWAY, "server shutting down")
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(
+                self._send_close(GOING_AWAY, "server shutting down"), GOODBYE_WAIT
+            )
         for _ in range(2):
             await asyncio.sleep(0)
 

@@ -9,6 +9,7 @@ from collections.abc import Collection, Iterable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
+from .connection import GOING_AWAY as GOING_AWAY  # re-exported: its home before 2.1
 from .connection import Connection, Phase
 from .exceptions import LimitExceeded
 from .outbox import Outbox
