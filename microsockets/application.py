@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine
 from typing import Any
 
 from .codec import DEFAULT, Codec
@@ -14,7 +14,7 @@ from .codes import CloseCode
 from .connection import Connection
 from .emitter import Emitter
 from .events import EventRouter, Handler
-from .exceptions import Reject
+from .exceptions import ConnectionClosed, Reject
 from .hooks import Hooks
 from .lifespan import ExitSignals, serve_lifespan
 from .limits import Limits
@@ -24,6 +24,7 @@ from .protocol import Protocol
 from .raw import RawSocket
 from .registry import Registry
 from .rooms import BaseRoomManager, MemoryRoomManager
+from .servers import before_reactor_shutdown, quiet_server_log
 from .session import Session
 from .socket import Socket
 from .types import ASGIApp, Receive, Scope, Send
@@ -34,6 +35,9 @@ RawHandler = Callable[[RawSocket], Any]
 
 SHUTDOWN_GRACE = 5.0
 """Seconds the lifespan shutdown waits for connections to end after saying goodbye."""
+
+SIGNAL_GRACE = 1.0
+"""Seconds a shutdown signal waits for connections to end before the server's handler runs."""
 
 
 class Application(Emitter):
@@ -102,8 +106,10 @@ class Application(Emitter):
         self.closing = False
         """True from the shutdown signal on: new handshakes are refused with HTTP 503."""
         self._routes: list[tuple[PathPattern, RawHandler]] = []
-        self._signals = ExitSignals(self._going_away)
+        self._signals = ExitSignals(self._signalled)
+        self._reactor_hooked = False
         self._goodbye: asyncio.Task[None] | None = None
+        quiet_server_log()
 
     # Registration.
 
@@ -150,6 +156,21 @@ class Application(Emitter):
         self.closing = True
         self.close_all()
 
+    async def _say_goodbye(self, grace: float) -> set[asyncio.Task[object]]:
+        """Close every connection with 1001 and wait `grace` seconds at most for them to end;
+        the tasks still running."""
+        self.closing = True
+        await self.connections.close_all(CloseCode.GOING_AWAY, "server shutting down")
+        pending = [registration.task for registration in self.connections.registrations()]
+        if not pending:
+            return set()
+        _, late = await asyncio.wait(pending, timeout=grace)
+        return late
+
+    def _signalled(self) -> Coroutine[Any, Any, object]:
+        """On SIGTERM or SIGINT: the goodbyes, which the server's own shutdown should follow."""
+        return self._say_goodbye(SIGNAL_GRACE)
+
     # Lifespan.
 
     async def startup(self) -> None:
@@ -163,13 +184,8 @@ class Application(Emitter):
     async def shutdown(self) -> None:
         """Say goodbye (1001) to every client, wait for them, then run on_shutdown hooks."""
         self._signals.uninstall()
-        self.closing = True
-        await self.connections.close_all(CloseCode.GOING_AWAY, "server shutting down")
-        pending = [registration.task for registration in self.connections.registrations()]
-        if pending:
-            _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
-            for task in late:
-                task.cancel()
+        for task in await self._say_goodbye(SHUTDOWN_GRACE):
+            task.cancel()
         try:
             for hook in self.hooks.on_shutdown:
                 await hook()
@@ -199,6 +215,8 @@ class Application(Emitter):
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (await receive())["type"] != "websocket.connect":
             return  # the client left before its handshake reached us
+        if not self._reactor_hooked:  # daphne: no lifespan, so no signal hook either
+            self._reactor_hooked = before_reactor_shutdown(self._signalled)
         path = route_path(scope)
         for pattern, handler in self._routes:
             params = pattern.match(path)
@@ -238,6 +256,11 @@ class Application(Emitter):
         registration = self.connections.add(ws)
         try:
             await handler(ws)
+        except asyncio.CancelledError:  # the server is dropping the connection: say goodbye
+            await ws.go_away()
+            raise
+        except ConnectionClosed as exc:  # the connection ended: nothing went wrong here
+            logger.info("raw route %s: connection closed with %d", ws.path, exc.code)
         except Exception as exc:
             code = getattr(exc, "close_code", None) or CloseCode.INTERNAL_ERROR
             logger.log(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
 from collections.abc import Iterable
 from functools import cached_property
@@ -9,10 +11,15 @@ from types import SimpleNamespace
 
 from websockets.datastructures import Headers
 
+from .codes import CloseCode
 from .datastructures import QueryParams
 from .exceptions import WebSocketStateError, connection_closed
 from .paths import route_path
+from .servers import SEND_FAILED, handshake_refused, uniform_send
 from .types import Message, Receive, Scope, Send
+
+GOODBYE_WAIT = 1.0
+"""Seconds `go_away` waits for the server to take the close frame."""
 
 
 class Phase(enum.Enum):
@@ -34,7 +41,7 @@ class Connection:
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.scope = scope
         self._receive = receive
-        self._send = send
+        self._send = uniform_send(send)
         self.phase = Phase.CONNECTING
         self.subprotocol: str | None = None
         """The subprotocol accepted (an on_connect hook may set it before the handshake)."""
@@ -142,6 +149,7 @@ class Connection:
         if self.phase is not Phase.CONNECTING:
             raise WebSocketStateError("reject() is only possible before accept()")
         self.phase = Phase.CLOSED
+        handshake_refused.set(True)
         if "websocket.http.response" in self.scope.get("extensions", {}):
             body = (reason or "forbidden").encode()
             await self._send(
@@ -162,6 +170,28 @@ class Connection:
         self.phase = Phase.CLOSING
         self.close_code, self.close_reason = code, reason
         return True
+
+    async def go_away(self) -> None:
+        """Close with 1001 at once, skipping anything queued: the server is dropping us.
+
+        Waits GOODBYE_WAIT at most for a client that does not read, then yields to the loop
+        twice, so a server that writes from its next loop iteration (daphne, whose reactor
+        stops right after cancelling the app) sends the frame.
+        """
+        await self._send_close(CloseCode.GOING_AWAY, "server shutting down", GOODBYE_WAIT)
+        for _ in range(2):
+            await asyncio.sleep(0)
+
+    async def _send_close(self, code: int, reason: str, timeout: float | None = None) -> None:
+        """Send the close frame now, unless the connection is over; a close already started
+        keeps its code. The peer may have gone first."""
+        if self.phase in (Phase.CONNECTING, Phase.CLOSED):
+            return
+        self._start_closing(code, reason)
+        self._ended()  # before the await: a second close, from any task, sends nothing
+        message = {"type": "websocket.close", "code": self.close_code, "reason": self.close_reason}
+        with contextlib.suppress(asyncio.TimeoutError, *SEND_FAILED):
+            await asyncio.wait_for(self._send(message), timeout)
 
     def _ended(self, code: int = 1006, reason: str = "") -> None:
         """The connection is over: the peer left, the server dropped it, or our close went out.

@@ -11,6 +11,7 @@ import contextlib
 from collections import deque
 from collections.abc import Callable
 
+from .servers import SEND_FAILED
 from .types import Message, Send
 
 CLOSE_WAIT = 5.0
@@ -78,7 +79,7 @@ class Outbox:
         self._busy = True
         try:
             await self._send({"type": "websocket.send", "text": frame})
-        except OSError:  # the client went away (uvicorn: ClientDisconnected)
+        except SEND_FAILED:  # the client went away, or the server closed the connection
             self._stop()
         finally:
             self._busy = False
@@ -139,7 +140,7 @@ class Outbox:
                     self._pending -= len(text)
                 await send(message)
             self._queue = None
-        except OSError:  # the client went away mid-send (uvicorn: ClientDisconnected)
+        except SEND_FAILED:  # the client went away, or the server closed the connection
             self._stop()
         finally:
             if self._task is asyncio.current_task():

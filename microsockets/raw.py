@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 
 from .codec import DEFAULT, Codec
+from .codes import CloseCode
 from .connection import Connection, Phase
-from .exceptions import ConnectionClosedOK, ProtocolError
+from .exceptions import ConnectionClosed, ConnectionClosedOK, ProtocolError
+from .servers import SEND_FAILED
 from .types import JSON, Message, Receive, Scope, Send
 
 UNSUPPORTED_DATA = 1003
@@ -57,12 +58,15 @@ class RawSocket(Connection):
             raise ProtocolError("invalid_json", str(exc), close_code=INVALID_PAYLOAD) from None
 
     async def __aiter__(self) -> AsyncIterator[str | bytes]:
-        """Each frame's text or bytes, until a normal close (an abnormal one raises)."""
+        """Each frame's text or bytes, until a normal close or one the server started (1012);
+        an abnormal one raises."""
         while True:
             try:
                 message = await self.receive()
-            except ConnectionClosedOK:
-                return
+            except ConnectionClosed as exc:
+                if isinstance(exc, ConnectionClosedOK) or exc.code == CloseCode.SERVICE_RESTART:
+                    return
+                raise
             text = message.get("text")
             yield message["bytes"] if text is None else text
 
@@ -80,16 +84,12 @@ class RawSocket(Connection):
         if self.phase is Phase.CONNECTING:
             await self.reject(403, reason)
             return
-        if not self._start_closing(code, reason):
-            return
-        with contextlib.suppress(OSError):  # the peer went first (uvicorn: ClientDisconnected)
-            await self._send({"type": "websocket.close", "code": code, "reason": reason})
-        self._ended()
+        await self._send_close(code, reason)
 
     async def _send_message(self, message: Message) -> None:
         self._check_open("send")
         try:
             await self._send(message)
-        except OSError:
+        except SEND_FAILED:
             self._ended()
             self._check_open("send")

@@ -65,13 +65,16 @@ class Session:
             if not await self._admit(ws):
                 return
             await self.rooms.connect(ws)
+            for room in ws.rooms - {ws.id}:  # joined by an on_connect hook, before the manager
+                await self.rooms.join(ws, room)
             current_socket.set(ws)
             if self.watchdog is not None:
                 self.watchdog.start()
             try:
                 await self._receive_loop(ws, registration)
             except asyncio.CancelledError:
-                if not registration.evicted:
+                if not registration.evicted:  # the server is dropping the connection
+                    await ws.go_away()
                     raise
                 _uncancel(registration.task)
             finally:

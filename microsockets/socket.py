@@ -45,7 +45,7 @@ class Socket(Connection):
         self._max_rooms = limits.max_rooms_per_connection
         self._on_overflow = on_overflow
         self._joined: set[str] | None = None  # made on the first join
-        self._outbox = Outbox(send, limits.send_queue_limit, self._overflowed)
+        self._outbox = Outbox(self._send, limits.send_queue_limit, self._overflowed)
         self.send_frame = self._outbox.put
         """Queue an encoded frame to this client (the room managers' delivery path)."""
 
@@ -120,6 +120,10 @@ class Socket(Connection):
         """The session is over: drop whatever is still queued, stop sending."""
         self._outbox.abandon()
         self._ended()
+
+    async def go_away(self) -> None:
+        self._outbox.abandon()
+        await super().go_away()
 
     def _overflowed(self) -> None:
         self._on_overflow(self)

@@ -675,3 +675,37 @@ async def test_tls_url(cluster: Factory, tmp_path: Path) -> None:
         assert await a.members("bob") == {"bob"}
         await a.stop()
         await b.stop()
+
+
+async def test_a_room_joined_in_on_connect_is_shared_over_redis(
+    cluster: Factory, redis_server: RedisServer, prefix: str
+) -> None:
+    """Regression (issue 11, defect 2): the join ran before the manager knew the connection."""
+    import websockets
+
+    import microsockets
+
+    from .conftest import serve
+
+    manager = RedisRoomManager(redis_server.url, **{**FAST, "channel_prefix": prefix})
+    app = microsockets.Application(room_manager=manager)
+
+    @app.hooks.on_connect
+    async def subscribe(ws: microsockets.Connection) -> None:
+        if isinstance(ws, microsockets.Socket):
+            await ws.join("user:ann")
+            await ws.emit("welcome", ws.id)
+
+    other = await cluster()
+    async with serve(app) as url, websockets.connect(url) as client:
+        welcome = json.loads(await asyncio.wait_for(client.recv(), WAIT))
+        assert welcome["event"] == "welcome"
+        await until(lambda: _has(manager, "user:ann", welcome["payload"]))
+        await until(lambda: _has(other, "user:ann", welcome["payload"]))
+        await other.broadcast(frame("from another node", "hi"), ["user:ann"])
+        reply = json.loads(await asyncio.wait_for(client.recv(), WAIT))
+        assert reply == {"event": "from another node", "payload": "hi"}
+
+
+async def _has(node: RedisRoomManager, room: str, member_id: str) -> bool:
+    return member_id in await node.members(room)

@@ -172,3 +172,47 @@ async def test_shutting_down_refuses_new_handshakes_with_503():
             async with client.connect():
                 pass
     assert caught.value.status == 503
+
+
+async def test_the_servers_signal_handler_runs_after_the_goodbye_was_answered():
+    """uvicorn closes every WebSocket with 1012 once its handler ran: ExitSignals runs it only
+    after the goodbye (on_exit's wait) is over, and a second signal cuts that wait short."""
+    import os
+    import signal
+
+    from microsockets.lifespan import ExitSignals
+
+    class UserSignals(ExitSignals):
+        SIGNALS = (signal.SIGUSR1,)
+
+    order: list[str] = []
+    answered = asyncio.Event()
+
+    def on_exit():
+        order.append("goodbye")
+
+        async def wait() -> None:
+            await answered.wait()
+            order.append("answered")
+
+        return wait()
+
+    original = signal.signal(signal.SIGUSR1, lambda signum, frame: order.append("server"))
+    signals = UserSignals(on_exit)
+    try:
+        signals.install()
+        os.kill(os.getpid(), signal.SIGUSR1)
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+        assert order == ["goodbye"]
+        answered.set()
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+        assert order == ["goodbye", "answered", "server"]
+        os.kill(os.getpid(), signal.SIGUSR1)  # later signals go straight to the server
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+        assert order == ["goodbye", "answered", "server", "server"]
+    finally:
+        signals.uninstall()
+        signal.signal(signal.SIGUSR1, original)
