@@ -194,6 +194,11 @@ def main() -> int:
         action="store_true",
         help="measure microsockets as it is in the work tree, not as committed at HEAD",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also measure microsockets as committed at REV, in the same run (a refactor's A/B)",
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results", help="results folder")
     parser.add_argument("--docs", type=Path, default=REPO / "docs", help="report folder")
     parser.add_argument("--report", type=Path, help="only rewrite the docs from this JSON")
@@ -211,6 +216,8 @@ def main() -> int:
         source = targets.REPO if args.worktree else envs.snapshot(targets.REPO)
         plan, main_targets = FULL, targets.main_targets(with_node, source)
         variants = [] if args.no_variants else targets.variants(source)
+        if args.baseline:
+            variants.append(targets.baseline(envs.snapshot(targets.REPO, args.baseline)))
         loadgen_python = str(envs.python("peers"))
     if args.only:
         keys = args.only.split(",")

@@ -207,6 +207,12 @@ def variants(source: Path = REPO) -> list[Target]:
     ]
 
 
+def baseline(source: Path) -> Target:
+    """microsockets 2.x from an earlier commit (an envs.snapshot), beside ours in one run."""
+    found = ours(envs.python("ms2"), source)
+    return dataclasses.replace(found, key="ms2-base", label=f"microsockets 2.x at {source.name}")
+
+
 def floor() -> Target:
     """A bare ASGI app on the same uvicorn: the rates and the memory per connection that no
     library on it can beat."""
