@@ -43,11 +43,13 @@ class Application:
         http_app: ASGIApp | None = None,
         allowed_origins: AllowedOrigins = None,
         debug: bool = False,
-        max_message_size: int = 1024 * 1024,
+        max_message_size: int = 64 * 1024,
         max_event_length: int = 256,
         max_bad_frames: int = 10,
         send_queue_limit: int = 1024 * 1024,
         max_rooms_per_connection: int = 1000,
+        max_room_length: int = 256,
+        max_broadcast_rooms: int = 1001,
         max_connections: int | None = 20_000,
         rate_limit: float | None = 10_000.0,
         rate_burst: float | None = None,
@@ -71,6 +73,8 @@ class Application:
         self.max_bad_frames = max_bad_frames
         self.send_queue_limit = send_queue_limit
         self.max_rooms_per_connection = max_rooms_per_connection
+        self.max_room_length = max_room_length
+        self.max_broadcast_rooms = max_broadcast_rooms
         self.max_connections = max_connections
         self.rate_limit = rate_limit
         self.rate_burst = rate_burst if rate_burst is not None else rate_limit
@@ -114,8 +118,9 @@ class Application:
         skip: str | None = None,
     ) -> None:
         """Send an event to every member of the rooms `to` (None: everyone) but `skip`."""
+        rooms = target_rooms(to, self.max_broadcast_rooms)
         frame = self.protocol.encode_event(event, payload)
-        await self.room_manager.broadcast(frame, target_rooms(to), skip)
+        await self.room_manager.broadcast(frame, rooms, skip)
 
     async def emit(self, event: str, payload: JSON = "", *, to: str) -> None:
         """Send an event to the one connection whose id is `to`."""
@@ -234,7 +239,7 @@ class Application:
             code = getattr(exc, "close_code", None) or 1011
             logger.log(
                 logging.INFO if code != 1011 else logging.ERROR,
-                "raw route %s closed with %d",
+                "raw route %r closed with %d",
                 ws.path,
                 code,
                 exc_info=exc,
@@ -264,8 +269,9 @@ class Application:
 
     def refusal(self, ws: RawSocket | Socket) -> Reject | None:
         """Why a handshake must be refused before any hook runs, or None."""
-        if not origin_allowed(self.allowed_origins, ws.header("origin"), ws.header("host")):
-            logger.warning("refused Origin %r (host %r)", ws.header("origin"), ws.header("host"))
+        origin, host = ws.header("origin"), ws.header("host")
+        if not origin_allowed(self.allowed_origins, origin, host, ws.scope.get("scheme", "ws")):
+            logger.warning("refused Origin %r (host %r)", origin, host)
             return Reject("origin not allowed", 403)
         if self.closing:
             return Reject("server shutting down, try again later", 503)

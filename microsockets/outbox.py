@@ -42,6 +42,11 @@ class Outbox:
         """Characters of frames queued and not yet handed to the server."""
         return self._pending
 
+    @property
+    def closing(self) -> bool:
+        """True once a close is queued or the client is gone: nothing more will be sent."""
+        return self._closing
+
     def put(self, frame: str) -> None:
         """Queue a text frame; dropped silently once the connection is closing."""
         if self._closing:

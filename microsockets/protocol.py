@@ -15,6 +15,7 @@ from .types import JSON
 __all__ = [
     "ACK",
     "ERROR",
+    "MAX_DEPTH",
     "MAX_ID",
     "PING",
     "PONG",
@@ -32,7 +33,13 @@ PONG = "ms:pong"
 MAX_ID = 2**53 - 1
 """The largest acknowledgement id: the largest integer a JavaScript number holds exactly."""
 
+MAX_DEPTH = 128
+"""The deepest nesting of a frame, its own object included, for every codec: the payload
+keeps 126 levels of headroom below orjson's encoder limit (254) when a handler wraps it."""
+
 CLOSE_TOO_BIG = 1009
+_DEEP = 2 * MAX_DEPTH
+"""Frames shorter than this cannot nest past MAX_DEPTH: they skip the depth check."""
 
 
 class Frame(NamedTuple):
@@ -57,6 +64,19 @@ def check_event_name(event: str) -> None:
         )
 
 
+def _too_deep(document: dict[str, JSON]) -> bool:
+    """Whether a decoded frame nests objects and arrays more than MAX_DEPTH levels deep."""
+    stack: list[tuple[JSON, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        for child in value.values() if type(value) is dict else value:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
+    return False
+
+
 class Protocol:
     """Decodes client frames and encodes server frames under the given limits."""
 
@@ -65,7 +85,7 @@ class Protocol:
     def __init__(
         self,
         *,
-        max_message_size: int = 1024 * 1024,
+        max_message_size: int = 64 * 1024,
         max_event_length: int = 256,
         codec: Codec = DEFAULT,
     ) -> None:
@@ -87,12 +107,12 @@ class Protocol:
             )
         try:
             data = self._loads(text)
-        except ValueError as exc:
-            raise ProtocolError("invalid_json", f"frame is not valid JSON: {exc}") from None
+        except ValueError:
+            raise ProtocolError("invalid_json", "frame is not valid JSON") from None
         if type(data) is not dict:
-            raise ProtocolError(
-                "invalid_frame", 'a frame is a JSON object: {"event": ..., "payload": ...}'
-            )
+            raise ProtocolError("invalid_frame", 'a frame is {"event": ..., "payload": ...}')
+        if size > _DEEP and text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(data):
+            raise ProtocolError("invalid_json", f"frame nested deeper than {MAX_DEPTH} levels")
         ack_id = data.get("id")
         valid_id = ack_id if type(ack_id) is int and 0 < ack_id <= MAX_ID else None
         event = data.get("event")

@@ -20,6 +20,14 @@ logger = logging.getLogger("microsockets")
 
 POLICY_VIOLATION = 1008
 
+YIELD_EVERY = 16
+"""Frames a session handles before it lets other tasks run, when its backlog never runs dry."""
+
+BAD_FRAMES_WINDOW = 10.0
+BAD_FRAMES_PER_WINDOW = 10
+"""Beside `max_bad_frames` in a row, a connection closes at this many times `max_bad_frames`
+bad frames within BAD_FRAMES_WINDOW seconds, good frames between them or not."""
+
 
 async def serve(app: Application, ws: Socket) -> None:
     """Admit the connection, run its frames through the handlers, clean up after it."""
@@ -54,7 +62,7 @@ async def _admit(app: Application, ws: Socket) -> bool:
         for hook in app.hooks.on_connect:
             await hook(ws)
     except Reject as exc:
-        logger.info("refused %s from %s: %s", ws.path, ws.client, exc.reason)
+        logger.info("refused %r from %s: %r", ws.path, ws.client, exc.reason)
         await ws.reject(exc.status, exc.reason)
         return False
     except Exception:
@@ -73,7 +81,9 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
 
     This runs once per frame, so the handler is called from here rather than from a helper
     coroutine (that helper and its watchdog calls were a tenth of our own time per frame,
-    bench/inprocess.py; docs/performance.md).
+    bench/inprocess.py; docs/performance.md). The rate is checked before a frame is decoded,
+    the loop yields every YIELD_EVERY frames (the server's queue hands over a backlog without
+    suspending), and once the connection is closing no frame is looked at again.
     """
     receive, protocol, router, hooks = ws._receive, app.protocol, app.router, app.hooks
     before_on, outbox, loop = hooks.before_on, ws._outbox, asyncio.get_running_loop()
@@ -81,7 +91,9 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
     limit = None if rate is None else RateLimit(rate, burst or rate, loop.time())
     never = math.inf
     budget = never if app.watchdog is None else app.watchdog.timeout
-    bad_frames = 0
+    bad_frames = bad_in_window = 0
+    window_ends = 0.0
+    turn = YIELD_EVERY
     while True:
         message = await receive()
         if message["type"] != "websocket.receive":
@@ -89,17 +101,22 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
                 ws._closed_by_peer(message)
                 return
             continue
+        if outbox.closing:  # closed by us, or the peer is gone: nothing more is worth doing
+            await _discard_until_disconnect(ws)
+            return
+        turn -= 1
+        if not turn:
+            turn = YIELD_EVERY
+            await asyncio.sleep(0)
         now = loop.time()
         try:
+            if limit is not None and not limit.allow(now):  # first: no decoding past the rate
+                raise ProtocolError("rate_limited", f"more than {rate:g} messages a second")
             text = message.get("text")
             if text is None:
                 raise protocol.binary_error(message.get("bytes") or b"")
-            event, payload, ack_id = protocol.decode(text)  # first: bad frames pay the rate too
+            event, payload, ack_id = protocol.decode(text)
             del message, text  # an idle connection holds no old frame
-            if limit is not None and not limit.allow(now):
-                raise ProtocolError(
-                    "rate_limited", f"more than {rate:g} messages a second", ack_id=ack_id
-                )
             handler = router(event)
             if handler is None and event != PING:
                 raise ProtocolError(
@@ -107,11 +124,18 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
                 )
         except ProtocolError as exc:
             bad_frames += 1
-            await _refuse(app, ws, exc, bad_frames)
+            if now >= window_ends:
+                window_ends, bad_in_window = now + BAD_FRAMES_WINDOW, 0
+            bad_in_window += 1
+            await _refuse(app, ws, exc, bad_frames, bad_in_window)
             continue
         bad_frames = 0
         if handler is None:
-            await outbox.send(protocol.encode(PONG, payload))
+            try:
+                pong = protocol.encode(PONG, payload)
+            except TypeError:  # a custom codec that reads what it cannot write
+                pong = protocol.encode_error("invalid_frame", "payload cannot be echoed", ack_id)
+            await outbox.send(pong)
             continue
         ws.event, ws.payload = event, payload
         ws._deadline = now + budget
@@ -128,16 +152,32 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
             await outbox.send(answer)
 
 
-async def _refuse(app: Application, ws: Socket, exc: ProtocolError, bad_frames: int) -> None:
+async def _discard_until_disconnect(ws: Socket) -> None:
+    """Take what the server still delivers, unread, until the peer's close arrives."""
+    while True:
+        message = await ws._receive()
+        if message["type"] == "websocket.disconnect":
+            ws._closed_by_peer(message)
+            return
+
+
+async def _refuse(
+    app: Application, ws: Socket, exc: ProtocolError, in_a_row: int, in_window: int
+) -> None:
     """Answer a refused frame with an error reply; close for the worst ones and repeat offenders."""
     if exc.close_code is not None:
         logger.info("closing %s with %d: %s", ws.id, exc.close_code, exc.message)
         await ws.close(exc.close_code, exc.message[:120])
         return
     await ws._outbox.send(app.protocol.encode_error(exc.code, exc.message, exc.ack_id))
-    if bad_frames >= app.max_bad_frames:
-        logger.info("closing %s: %d bad frames in a row", ws.id, bad_frames)
-        await ws.close(POLICY_VIOLATION, f"{bad_frames} bad frames in a row")
+    if in_a_row >= app.max_bad_frames:
+        reason = f"{in_a_row} bad frames in a row"
+    elif in_window >= app.max_bad_frames * BAD_FRAMES_PER_WINDOW:
+        reason = f"{in_window} bad frames in {BAD_FRAMES_WINDOW:g} s"
+    else:
+        return
+    logger.info("closing %s: %s", ws.id, reason)
+    await ws.close(POLICY_VIOLATION, reason)
 
 
 def _failure(

@@ -25,13 +25,25 @@ current_socket: ContextVar[Socket | None] = ContextVar("microsockets_socket", de
 asyncio.current_task(), which cost 0.27 us of every reply)."""
 
 
-def target_rooms(to: str | Iterable[str] | None) -> Collection[str] | None:
-    """`to=` as given by users: None (everyone), one room name, or several."""
-    if to is None or isinstance(to, (tuple, list, set, frozenset)):
-        return to
+def target_rooms(
+    to: str | Iterable[str] | None, limit: int | None = None
+) -> Collection[str] | None:
+    """`to=` as given by users: None (everyone), one room name, or at most `limit` of them.
+
+    Raises LimitExceeded past `limit` (max_broadcast_rooms): each target costs every node a
+    lookup, and Redis the name, for every broadcast.
+    """
     if isinstance(to, str):
         return (to,)
-    return tuple(to)
+    if to is None:
+        return None
+    rooms = to if isinstance(to, (tuple, list, set, frozenset)) else tuple(to)
+    if limit is not None and len(rooms) > limit:
+        raise LimitExceeded(
+            "too_many_targets",
+            f"a broadcast may name at most {limit} rooms (max_broadcast_rooms)",
+        )
+    return rooms
 
 
 class Socket(Connection):
@@ -68,6 +80,11 @@ class Socket(Connection):
             self._joined = set()
         if room == self.id or room in self._joined or self.phase is Phase.CLOSED:
             return
+        if len(room) > self.app.max_room_length:
+            raise LimitExceeded(
+                "room_name_too_long",
+                f"a room name is at most {self.app.max_room_length} characters",
+            )
         if len(self._joined) >= self.app.max_rooms_per_connection:
             raise LimitExceeded(
                 "too_many_rooms",
