@@ -53,6 +53,7 @@ class Application:
         max_connections: int | None = 20_000,
         rate_limit: float | None = 10_000.0,
         rate_burst: float | None = None,
+        byte_rate_limit: float | None = None,
         handler_timeout: float | None = 60.0,
         codec: Codec = DEFAULT,
     ) -> None:
@@ -78,6 +79,7 @@ class Application:
         self.max_connections = max_connections
         self.rate_limit = rate_limit
         self.rate_burst = rate_burst if rate_burst is not None else rate_limit
+        self.byte_rate_limit = byte_rate_limit
         self.handler_timeout = handler_timeout
         self._sockets: dict[str, Socket] = {}
         self.watchdog = (

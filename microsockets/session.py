@@ -89,6 +89,8 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
     before_on, outbox, loop = hooks.before_on, ws._outbox, asyncio.get_running_loop()
     rate, burst = app.rate_limit, app.rate_burst
     limit = None if rate is None else RateLimit(rate, burst or rate, loop.time())
+    byte_rate = app.byte_rate_limit
+    byte_limit = None if byte_rate is None else RateLimit(byte_rate, byte_rate, loop.time())
     never = math.inf
     budget = never if app.watchdog is None else app.watchdog.timeout
     bad_frames = bad_in_window = 0
@@ -115,6 +117,8 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
             text = message.get("text")
             if text is None:
                 raise protocol.binary_error(message.get("bytes") or b"")
+            if byte_limit is not None and not byte_limit.allow(now, len(text)):
+                raise ProtocolError("rate_limited", f"more than {byte_rate:.0f} bytes a second")
             event, payload, ack_id = protocol.decode(text)
             del message, text  # an idle connection holds no old frame
             handler = router(event)
