@@ -145,7 +145,8 @@ async def leave_room(ws: microsockets.Socket) -> None:
     await ws.broadcast("user left", {"user": user}, to=[room])
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """Serve the example on 127.0.0.1 (PORT, 8000 by default) until Ctrl+C."""
     port = int(os.environ.get("PORT", "8000"))
     print(f"microsockets chat on http://127.0.0.1:{port}/ (open it in several tabs)", flush=True)
     # Open tabs reconnect at once when the server says goodbye; the grace period bounds how long
@@ -158,3 +159,7 @@ if __name__ == "__main__":
         timeout_graceful_shutdown=3,
         ws_max_size=app.protocol.max_message_size,
     )
+
+
+if __name__ == "__main__":
+    main()

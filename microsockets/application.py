@@ -270,16 +270,19 @@ class Application:
         await send({"type": "http.response.body", "body": body})
 
     def refusal(self, ws: RawSocket | Socket) -> Reject | None:
-        """Why a handshake must be refused before any hook runs, or None."""
+        """Why a handshake must be refused before any hook runs (logged here, once), or None."""
         origin, host = ws.header("origin"), ws.header("host")
         if not origin_allowed(self.allowed_origins, origin, host, ws.scope.get("scheme", "ws")):
             logger.warning("refused Origin %r (host %r)", origin, host)
             return Reject("origin not allowed", 403)
         if self.closing:
-            return Reject("server shutting down, try again later", 503)
-        if self.max_connections is not None and len(self._sockets) > self.max_connections:
-            return Reject("server at max_connections, try again later", 503)
-        return None
+            refusal = Reject("server shutting down, try again later", 503)
+        elif self.max_connections is not None and len(self._sockets) > self.max_connections:
+            refusal = Reject("server at max_connections, try again later", 503)
+        else:
+            return None
+        logger.info("refused %r from %s: %s", ws.path, ws.client, refusal.reason)
+        return refusal
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

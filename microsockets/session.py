@@ -55,10 +55,11 @@ async def serve(app: Application, ws: Socket) -> None:
 
 async def _admit(app: Application, ws: Socket) -> bool:
     """Check origin, capacity and the on_connect hooks, then accept; False if refused."""
-    refusal = app.refusal(ws)
+    refusal = app.refusal(ws)  # logged there
+    if refusal is not None:
+        await ws.reject(refusal.status, refusal.reason)
+        return False
     try:
-        if refusal is not None:
-            raise refusal
         for hook in app.hooks.on_connect:
             await hook(ws)
     except Reject as exc:
