@@ -106,6 +106,9 @@ async def test_1_a_malformed_origin_gets_403_and_one_log_line(caplog, which):
             await asyncio.sleep(0.1)  # uvicorn logs after the response
     assert [m.startswith("refused Origin 'http://") for m in ours(records)] == [True] * 3
     assert tracebacks(records) == []
+    # uvicorn's own line at WARNING and above, one per refused handshake (docs/security.md).
+    handshake = "ASGI callable returned without completing handshake."
+    assert [r.getMessage() for r in records if r.name.startswith("uvicorn")] == [handshake] * 3
 
 
 # 2. Once a session has decided to close, it reads no more frames, and logs once.
