@@ -1,7 +1,7 @@
 """The microsockets chat example: join a room with a name, talk, see who comes, goes and is here.
 
     python example.py          # http://127.0.0.1:8000 (set PORT to change the port)
-    uvicorn example:app        # the same app under any ASGI server
+    uvicorn example:app --ws-max-size 65536   # the same app (the size: max_message_size)
 
 It also serves example.html and the client's browser build (js-client/dist, built by `make js`),
 so a browser needs nothing else. example.html works from disk (file://) too, against this server.
