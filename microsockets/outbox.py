@@ -18,12 +18,12 @@ class Outbox:
 
     __slots__ = (
         "_busy",
-        "_closing",
         "_on_overflow",
         "_pending",
         "_queue",
         "_send",
         "_task",
+        "closing",
         "limit",
     )
 
@@ -35,21 +35,17 @@ class Outbox:
         self._pending = 0
         self._busy = False
         self._task: asyncio.Task[None] | None = None
-        self._closing = False
+        self.closing = False
+        """True once a close is queued or the client is gone: nothing more will be sent."""
 
     @property
     def pending(self) -> int:
         """Characters of frames queued and not yet handed to the server."""
         return self._pending
 
-    @property
-    def closing(self) -> bool:
-        """True once a close is queued or the client is gone: nothing more will be sent."""
-        return self._closing
-
     def put(self, frame: str) -> None:
         """Queue a text frame; dropped silently once the connection is closing."""
-        if self._closing:
+        if self.closing:
             return
         self._pending += len(frame)
         if self._pending > self.limit:
@@ -71,7 +67,7 @@ class Outbox:
         time per echo round trip (docs/benchmarks.md); a client that stops reading then stalls
         only its own session, while broadcasts to it still queue and evict it.
         """
-        if self._busy or self._closing:
+        if self._busy or self.closing:
             self.put(frame)
             return
         self._busy = True
@@ -86,9 +82,9 @@ class Outbox:
 
     def close(self, code: int, reason: str) -> None:
         """Queue the close frame after what is already queued; later frames are dropped."""
-        if self._closing:
+        if self.closing:
             return
-        self._closing = True
+        self.closing = True
         self._enqueue({"type": "websocket.close", "code": code, "reason": reason})
 
     def abandon(self) -> None:
@@ -100,7 +96,7 @@ class Outbox:
             self._busy = False
 
     def _stop(self) -> None:
-        self._closing = True
+        self.closing = True
         self._queue = None
         self._pending = 0
 
