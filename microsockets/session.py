@@ -22,7 +22,7 @@ POLICY_VIOLATION = 1008
 
 YIELD_EVERY = 32
 """Frames a session handles before it lets other tasks run, when its backlog never runs dry
-(a yield costs a pass of the event loop, a fortieth of a frame's cost at 32: bench/inprocess.py)."""
+(each yield costs a pass of the event loop: docs/performance.md)."""
 
 BAD_FRAMES_WINDOW = 10.0
 BAD_FRAMES_PER_WINDOW = 10
