@@ -50,6 +50,18 @@ async def test_excess_over_the_rate_limit_gets_rate_limited_replies_then_tokens_
         assert (await request(ws, "echo", "later", ack_id=99))["payload"] == "later"
 
 
+async def test_byte_rate_limit_refuses_frames_past_its_budget_before_decoding():
+    app = make_app(byte_rate_limit=1000, max_bad_frames=1000)  # a second's worth at once
+    async with serve(app) as url, websockets.connect(url) as ws:
+        for ack_id in (1, 2):  # 630 characters each: the second one goes into debt
+            await ws.send(json.dumps({"event": "echo", "payload": "x" * 600, "id": ack_id}))
+        await ws.send("not json")
+        replies = [await recv_json(ws) for _ in range(3)]
+        assert [r.get("id") for r in replies[:2]] == [1, 2]
+        assert error_code(replies[2]) == "rate_limited"  # not invalid_json: refused unread
+        assert "id" not in replies[2]
+
+
 async def test_persistent_excess_closes_1008():
     app = make_app(rate_limit=1, rate_burst=10)  # max_bad_frames: default 10
     async with serve(app) as url, websockets.connect(url) as ws:
