@@ -1,7 +1,7 @@
 """The microsockets chat example: join a room with a name, talk, see who comes, goes and is here.
 
     python example.py          # http://127.0.0.1:8000 (set PORT to change the port)
-    uvicorn example:app        # the same app under any ASGI server
+    uvicorn example:app --ws-max-size 65536   # the same app (the size: max_message_size)
 
 It also serves example.html and the client's browser build (js-client/dist, built by `make js`),
 so a browser needs nothing else. example.html works from disk (file://) too, against this server.
@@ -37,17 +37,18 @@ FILES = {
 async def static_files(scope: Scope, receive: Receive, send: Send) -> None:
     """A tiny ASGI app serving exactly FILES (read on each request, so a rebuild shows at once)."""
     entry = FILES.get(scope["path"])
+    headers = [(b"cache-control", b"no-cache")]
     if scope["method"] not in ("GET", "HEAD"):
         status, body, content_type = 405, b"method not allowed\n", "text/plain; charset=utf-8"
+        headers.append((b"allow", b"GET, HEAD"))
     elif entry is None or not entry[0].is_file():
         hint = " (run `make js` to build the client)" if entry else ""
         status, body, content_type = 404, f"not found{hint}\n".encode(), "text/plain; charset=utf-8"
     else:
         status, body, content_type = 200, entry[0].read_bytes(), entry[1]
-    headers = [
+    headers += [
         (b"content-type", content_type.encode()),
         (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-cache"),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
@@ -63,7 +64,10 @@ def local_origin(origin: str) -> bool:
     """
     if origin == "null":
         return True
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # `http://[` and the like: not a page of this machine
+        return False
     return parts.scheme in ("http", "https") and parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
@@ -96,7 +100,8 @@ async def join(ws: microsockets.Socket) -> dict[str, Any]:
     await ws.join(room)
     members = await members_of(room)
     await ws.emit("joined", {"room": room, "user": user, "members": members})
-    await ws.broadcast("user joined", {"user": user, "members": members}, to=[room])
+    # The others get the change only: a full list to everyone would cost O(room size) per join.
+    await ws.broadcast("user joined", {"user": user}, to=[room])
     return {"ok": True, "room": room, "members": members}
 
 
@@ -126,7 +131,7 @@ async def gone(ws: microsockets.Socket) -> None:
     room = getattr(ws.state, "room", None)
     user = names.pop(ws.id, None)
     if room is not None and user is not None:
-        await app.broadcast("user left", {"user": user, "members": await members_of(room)}, to=room)
+        await app.broadcast("user left", {"user": user}, to=room)
 
 
 async def leave_room(ws: microsockets.Socket) -> None:
@@ -137,12 +142,24 @@ async def leave_room(ws: microsockets.Socket) -> None:
     del ws.state.room
     await ws.leave(room)
     user = names.pop(ws.id, "")
-    await ws.broadcast("user left", {"user": user, "members": await members_of(room)}, to=[room])
+    await ws.broadcast("user left", {"user": user}, to=[room])
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """Serve the example on 127.0.0.1 (PORT, 8000 by default) until Ctrl+C."""
     port = int(os.environ.get("PORT", "8000"))
     print(f"microsockets chat on http://127.0.0.1:{port}/ (open it in several tabs)", flush=True)
     # Open tabs reconnect at once when the server says goodbye; the grace period bounds how long
     # Ctrl+C waits for such connections before closing them.
-    uvicorn.run(app, host="127.0.0.1", port=port, timeout_graceful_shutdown=3)
+    # ws_max_size: uvicorn stops inflating a message at the app's limit, not at its own 16 MiB.
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        timeout_graceful_shutdown=3,
+        ws_max_size=app.protocol.max_message_size,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -24,6 +24,7 @@ SCENARIOS = {
     "echo": rates.echo,
     "idle": scenarios.idle,
     "slow": scenarios.slow,
+    "flood": scenarios.flood,
 }
 
 

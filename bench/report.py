@@ -128,7 +128,16 @@ def headline(name: str, result: dict[str, Any]) -> str:
     if name == "slow":
         summary = slow_summary(result)
         return f"x{summary['ratio']:.2f}, +{summary['growth_mib']:.1f} MiB"
+    if name == "flood":
+        return (
+            f"rt p50 {result['before_ms']['p50']:.1f} -> {result['during_ms']['p50']:.1f} ms, "
+            f"back in {fmt_seconds(result['recovery_s'])}"
+        )
     return "done"
+
+
+def fmt_seconds(value: float | None) -> str:
+    return "never" if value is None else f"{value:.2f} s"
 
 
 def is_variant(key: str) -> bool:
@@ -393,6 +402,38 @@ def slow_table(data: dict[str, Any]) -> str:
     return markdown_table(grid)
 
 
+def flood_table(data: dict[str, Any]) -> str:
+    grid = [
+        [
+            "server",
+            "flooders x frames/s",
+            "honest echo p50 / p99 before (ms)",
+            "during (ms)",
+            "replies during",
+            "back under 2x p50 after",
+            "server CPU",
+        ]
+    ]
+    for key, by_name in data["results"].items():
+        result = by_name.get("flood")
+        if not result or "error" in result:
+            continue
+        before, during = result["before_ms"], result["during_ms"]
+        rate = data["scenarios"]["flood"].get("rate", 10_000)
+        grid.append(
+            [
+                data["targets"][key]["label"],
+                f"{result['flooders']} x {rate:,.0f}",
+                f"{before['p50']:.2f} / {before['p99']:.2f}",
+                f"{during['p50']:.1f} / {during['p99']:.1f}",
+                str(result["during_replies"]),
+                fmt_seconds(result["recovery_s"]),
+                f"{result['server_cpu']:.0%}",
+            ]
+        )
+    return markdown_table(grid)
+
+
 def write(data: dict[str, Any], docs: Path) -> None:
     m = data["machine"]
     parts = [
@@ -447,6 +488,14 @@ def write(data: dict[str, Any], docs: Path) -> None:
         "## Slow consumer",
         "",
         slow_table(data),
+        "",
+        "## Flood at the rate limit",
+        "",
+        "Connections each sending `ms:ping` at microsockets' default `rate_limit` (none over",
+        "it), and one honest client's echo round trip before, during and after the flood",
+        "(bench/scenarios.py `flood`; docs/security.md, CPU fairness).",
+        "",
+        flood_table(data),
         "",
         "## The load generator is not the bottleneck",
         "",

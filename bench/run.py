@@ -39,12 +39,14 @@ FULL = {
     "echo": ("echo", {"clients": 100, "requests": 1000, "rounds": 7}),
     "idle": ("idle", {"counts": [1000, 10000]}),
     "slow": ("slow", {"receivers": 100, "messages": 100, "size": 1000, "seconds": 8.0}),
+    "flood": ("flood", {"flooders": 50, "seconds": 3.0}),
 }
 SMOKE = {
     "fanout-100": ("fanout", {"receivers": 20, "messages": 20, "rounds": 2}),
     "echo": ("echo", {"clients": 5, "requests": 20, "rounds": 2}),
     "idle": ("idle", {"counts": [20, 40], "settle": 0.2}),
     "slow": ("slow", {"receivers": 10, "messages": 20, "seconds": 0.5, "grace": 0.5}),
+    "flood": ("flood", {"flooders": 2, "rate": 1000.0, "seconds": 0.3, "baseline": 0.2}),
 }
 INTERLEAVED = ("fanout", "echo")
 

@@ -1,4 +1,4 @@
-"""The per-server scenarios, idle memory and slow consumer: each needs a server of its own.
+"""The per-server scenarios, idle memory, slow consumer and flood: each needs a server of its own.
 
 Each takes a list holding one fleet.Target and returns {target key: result}, like the
 interleaved throughput scenarios of rates.py.
@@ -7,6 +7,8 @@ interleaved throughput scenarios of rates.py.
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import time
 from typing import Any
 
@@ -132,3 +134,113 @@ async def slow(
         "checks": checks,
     }
     return {key: result}
+
+
+async def flood(
+    targets: list[Target],
+    *,
+    flooders: int = 50,
+    rate: float = 10_000.0,
+    seconds: float = 3.0,
+    baseline: float = 1.0,
+    probe_every: float = 0.02,
+    give_up: float = 20.0,
+) -> dict[str, Any]:
+    """An honest client's echo round trip while `flooders` connections each send `ms:ping`
+    at `rate` frames a second (microsockets' default rate_limit: none of them is over it)
+    for `seconds`, then vanish (TCP reset), and how long after that the round trip takes to
+    be back under twice its median before the flood. The flooders read (and drop) what they
+    get, and write no faster than TCP takes it."""
+    ((key, port, dialect, server_pid),) = [(t.key, t.port, t.dialect, t.pid) for t in targets]
+    (honest,) = await fleet.open_many(1, port, dialect, join=False)
+    attackers = await fleet.open_many(flooders, port, dialect, join=False, first=1)
+    for conn in attackers:
+        conn.handler = _drop
+    tick = 0.01
+    burst = b"".join(
+        wsclient.frame(dialect.event(b"ms:ping", b"1")) for _ in range(int(rate * tick))
+    )
+    echo = dialect.event(b"echo", b'"probe"')
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    async def attack() -> int:
+        sent, due = 0, loop.time()
+        while not stop.is_set():
+            for conn in attackers:
+                transport = conn.transport
+                # As a client on a socket would: no more than the kernel takes (TCP back-pressure).
+                if transport is not None and transport.get_write_buffer_size() < len(burst):
+                    transport.write(burst)
+                    sent += 1
+            due += tick
+            await asyncio.sleep(max(0.0, due - loop.time()))
+        return sent * int(rate * tick)
+
+    async def probe() -> float:
+        """One echo round trip in ms (give_up's worth if it never comes back)."""
+        start = time.perf_counter()
+        honest.send(echo)
+        try:
+            while dialect.parse(await honest.recv(timeout=give_up))[0] != "echo":
+                pass
+        except TimeoutError:
+            return give_up * 1000
+        return (time.perf_counter() - start) * 1000
+
+    async def probes(until: float) -> list[float]:
+        found = []
+        while time.perf_counter() < until:
+            found.append(await probe())
+            await asyncio.sleep(probe_every)
+        return found
+
+    before = await probes(time.perf_counter() + baseline)
+    normal = fleet.percentile(sorted(before), 0.5)
+    meter = Meter(server_pid)
+    attacking = asyncio.create_task(attack())
+    during = await probes(time.perf_counter() + seconds)
+    stop.set()
+    frames_sent = await attacking
+    shares = meter.shares(time.perf_counter() - meter.t0)
+    for conn in attackers:
+        _reset(conn)
+    stopped = time.perf_counter()
+    recovered = None
+    while time.perf_counter() - stopped < give_up:
+        if await probe() <= 2 * normal:
+            recovered = time.perf_counter() - stopped
+            break
+        await asyncio.sleep(probe_every)
+    fleet.close_all([honest])
+    return {
+        key: {
+            "flooders": flooders,
+            "frames_sent": frames_sent,
+            "before_ms": _spread(before),
+            "during_ms": _spread(during),
+            "during_replies": len(during),
+            "recovery_s": recovered,
+            **shares,
+            "checks": {"lost": 0, "duplicated": 0, "reordered": 0, "corrupt": 0},
+        }
+    }
+
+
+def _reset(conn: wsclient.Conn) -> None:
+    """Vanish as a killed client does: SO_LINGER 0, so the server gets a TCP reset."""
+    if conn.transport is None:
+        return
+    sock = conn.transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.transport.abort()
+
+
+def _drop(conn: wsclient.Conn, data: bytes) -> None:
+    """A flooder's handler: what the server sends it is not looked at."""
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    pick = fleet.percentile
+    return {"p50": pick(ordered, 0.5), "p99": pick(ordered, 0.99), "max": pick(ordered, 1.0)}

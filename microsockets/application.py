@@ -57,9 +57,12 @@ class Application(Emitter):
         max_bad_frames: int = Limits.max_bad_frames,
         send_queue_limit: int = Limits.send_queue_limit,
         max_rooms_per_connection: int = Limits.max_rooms_per_connection,
+        max_room_length: int = Limits.max_room_length,
+        max_broadcast_rooms: int = Limits.max_broadcast_rooms,
         max_connections: int | None = Limits.max_connections,
         rate_limit: float | None = Limits.rate_limit,
         rate_burst: float | None = None,
+        byte_rate_limit: float | None = Limits.byte_rate_limit,
         handler_timeout: float | None = Limits.handler_timeout,
         codec: Codec = DEFAULT,
     ) -> None:
@@ -80,9 +83,12 @@ class Application(Emitter):
             max_bad_frames=max_bad_frames,
             send_queue_limit=send_queue_limit,
             max_rooms_per_connection=max_rooms_per_connection,
+            max_room_length=max_room_length,
+            max_broadcast_rooms=max_broadcast_rooms,
             max_connections=max_connections,
             rate_limit=rate_limit,
             rate_burst=rate_burst,
+            byte_rate_limit=byte_rate_limit,
             handler_timeout=handler_timeout,
         )
         """Every limit (docs/security.md), from the keyword arguments."""
@@ -128,6 +134,11 @@ class Application(Emitter):
         return decorator
 
     # Sending from anywhere.
+
+    @property
+    def max_broadcast_rooms(self) -> int:  # type: ignore[override]
+        """Rooms one broadcast may name (`Limits.max_broadcast_rooms`)."""
+        return self.limits.max_broadcast_rooms
 
     async def publish_frame(
         self, frame: str, to: Collection[str] | None = None, skip: str | None = None
@@ -260,12 +271,12 @@ class Application(Emitter):
             await ws.go_away()
             raise
         except ConnectionClosed as exc:  # the connection ended: nothing went wrong here
-            logger.info("raw route %s: connection closed with %d", ws.path, exc.code)
+            logger.info("raw route %r: connection closed with %d", ws.path, exc.code)
         except Exception as exc:
             code = getattr(exc, "close_code", None) or CloseCode.INTERNAL_ERROR
             logger.log(
                 logging.INFO if code != CloseCode.INTERNAL_ERROR else logging.ERROR,
-                "raw route %s closed with %d",
+                "raw route %r closed with %d",
                 ws.path,
                 code,
                 exc_info=exc,
@@ -296,13 +307,17 @@ class Application(Emitter):
         await send({"type": "http.response.body", "body": body})
 
     def refusal(self, ws: Connection) -> Reject | None:
-        """Why a handshake must be refused before any hook runs, or None."""
-        if not origin_allowed(self.allowed_origins, ws.header("origin"), ws.header("host")):
-            logger.warning("refused Origin %r (host %r)", ws.header("origin"), ws.header("host"))
+        """Why a handshake must be refused before any hook runs (logged here, once), or None."""
+        origin, host = ws.header("origin"), ws.header("host")
+        if not origin_allowed(self.allowed_origins, origin, host, ws.scope.get("scheme", "ws")):
+            logger.warning("refused Origin %r (host %r)", origin, host)
             return Reject("origin not allowed", 403)
-        if self.closing:
-            return Reject("server shutting down, try again later", 503)
         limit = self.limits.max_connections
-        if limit is not None and len(self.connections) > limit:  # the one asking is counted
-            return Reject("server at max_connections, try again later", 503)
-        return None
+        if self.closing:
+            refusal = Reject("server shutting down, try again later", 503)
+        elif limit is not None and len(self.connections) > limit:  # the one asking is counted
+            refusal = Reject("server at max_connections, try again later", 503)
+        else:
+            return None
+        logger.info("refused %r from %s: %s", ws.path, ws.client, refusal.reason)
+        return refusal

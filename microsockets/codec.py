@@ -86,7 +86,7 @@ def _stdlib_loads(text: str) -> JSON:
 def _stdlib_dumps(value: JSON) -> str:
     try:
         return _encoder.encode(value)
-    except (TypeError, ValueError) as exc:  # an object JSON cannot hold; NaN or Infinity
+    except (TypeError, ValueError, RecursionError) as exc:  # not JSON; NaN; nested too deep
         raise TypeError(f"payload is not JSON-serializable: {exc}") from None
 
 

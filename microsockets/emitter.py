@@ -13,6 +13,8 @@ class Emitter(ABC):
     """`broadcast` and `emit` of application events: encoded once, then `publish_frame`."""
 
     protocol: Protocol
+    max_broadcast_rooms: int | None = None
+    """Rooms one broadcast may name (None: any number)."""
 
     @abstractmethod
     async def publish_frame(
@@ -28,8 +30,9 @@ class Emitter(ABC):
         skip: str | None = None,
     ) -> None:
         """Send an event to each member of the rooms `to` (None: everyone) but `skip`, once."""
+        rooms = target_rooms(to, self.max_broadcast_rooms)
         frame = self.protocol.encode_event(event, payload)
-        await self.publish_frame(frame, target_rooms(to), skip)
+        await self.publish_frame(frame, rooms, skip)
 
     async def emit(self, event: str, payload: JSON = "", *, to: str) -> None:
         """Send an event to the one connection whose id is `to`, wherever it is connected."""

@@ -11,7 +11,7 @@ MiB = 1024 * 1024
 class Limits:
     """The per-connection and per-process limits; `Application(**limits)` sets them."""
 
-    max_message_size: int = MiB
+    max_message_size: int = 64 * 1024
     """Bytes of UTF-8 in one frame (after decompression); past it the connection closes 1009."""
     max_event_length: int = 256
     """Characters in an event name."""
@@ -21,12 +21,18 @@ class Limits:
     """Characters queued to one client before it is dropped with 1013."""
     max_rooms_per_connection: int = 1000
     """Rooms one connection may join, its own-id room aside."""
+    max_room_length: int = 256
+    """Characters in a room name."""
+    max_broadcast_rooms: int = 1001
+    """Rooms one broadcast may name: every room of a connection, its own-id room included."""
     max_connections: int | None = 20_000
     """Event connections per process; past it handshakes get HTTP 503."""
     rate_limit: float | None = 10_000.0
     """Frames per second per connection, on average."""
     rate_burst: float | None = None
     """Frames that may arrive at once after a quiet spell; None: `rate_limit`."""
+    byte_rate_limit: float | None = None
+    """Bytes per second per connection (off by default: docs/security.md says why)."""
     handler_timeout: float | None = 60.0
     """Seconds a handler may run before it is cancelled."""
 

@@ -24,12 +24,12 @@ class Outbox:
     __slots__ = (
         "_busy",
         "_closer",
-        "_closing",
         "_on_overflow",
         "_pending",
         "_queue",
         "_send",
         "_task",
+        "closing",
         "limit",
     )
 
@@ -42,7 +42,8 @@ class Outbox:
         self._busy = False
         self._task: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
-        self._closing = False
+        self.closing = False
+        """True once a close is queued or the client is gone: nothing more will be sent."""
 
     @property
     def pending(self) -> int:
@@ -51,7 +52,7 @@ class Outbox:
 
     def put(self, frame: str) -> None:
         """Queue a text frame; dropped silently once the connection is closing."""
-        if self._closing:
+        if self.closing:
             return
         self._pending += len(frame)
         if self._pending > self.limit:
@@ -73,7 +74,7 @@ class Outbox:
         time per echo round trip (docs/benchmarks.md); a client that stops reading then stalls
         only its own session, while broadcasts to it still queue and evict it.
         """
-        if self._busy or self._closing:
+        if self._busy or self.closing:
             self.put(frame)
             return
         self._busy = True
@@ -92,11 +93,11 @@ class Outbox:
         With `drop_backlog`, the backlog is discarded and the close frame sent at once, for
         at most CLOSE_WAIT seconds: a client that stopped reading may never take it.
         """
-        if self._closing:
+        if self.closing:
             return
         message = {"type": "websocket.close", "code": code, "reason": reason}
         if not drop_backlog:
-            self._closing = True
+            self.closing = True
             self._enqueue(message)
             return
         self.abandon()
@@ -115,7 +116,7 @@ class Outbox:
             await asyncio.wait_for(self._send(message), CLOSE_WAIT)
 
     def _stop(self) -> None:
-        self._closing = True
+        self.closing = True
         self._queue = None
         self._pending = 0
 

@@ -10,12 +10,13 @@ from collections.abc import Collection, Iterable
 from typing import NamedTuple
 
 from .codec import DEFAULT, Codec
-from .exceptions import ProtocolError
+from .exceptions import LimitExceeded, ProtocolError
 from .types import JSON
 
 __all__ = [
     "ACK",
     "ERROR",
+    "MAX_DEPTH",
     "MAX_ID",
     "PING",
     "PONG",
@@ -33,6 +34,14 @@ PING = "ms:ping"
 PONG = "ms:pong"
 MAX_ID = 2**53 - 1
 """The largest acknowledgement id: the largest integer a JavaScript number holds exactly."""
+
+MAX_DEPTH = 128
+"""The deepest nesting of a frame, its own object included, for every codec: the payload
+keeps 126 levels of headroom below orjson's encoder limit (254) when a handler wraps it."""
+
+_DEEP = 2 * MAX_DEPTH
+"""Frames shorter than this cannot nest past MAX_DEPTH: they skip the depth check."""
+
 
 CLOSE_TOO_BIG = 1009
 
@@ -59,13 +68,38 @@ def check_event_name(event: str) -> None:
         )
 
 
-def target_rooms(to: str | Iterable[str] | None) -> Collection[str] | None:
-    """`to=` as given by users: None (everyone), one room name, or several."""
-    if to is None or isinstance(to, (tuple, list, set, frozenset)):
-        return to
+def target_rooms(
+    to: str | Iterable[str] | None, limit: int | None = None
+) -> Collection[str] | None:
+    """`to=` as given by users: None (everyone), one room name, or at most `limit` of them.
+
+    Raises LimitExceeded past `limit` (max_broadcast_rooms): each target costs every node a
+    lookup, and Redis the name, for every broadcast.
+    """
     if isinstance(to, str):
         return (to,)
-    return tuple(to)
+    if to is None:
+        return None
+    rooms = to if isinstance(to, (tuple, list, set, frozenset)) else tuple(to)
+    if limit is not None and len(rooms) > limit:
+        raise LimitExceeded(
+            "too_many_targets",
+            f"a broadcast may name at most {limit} rooms (max_broadcast_rooms)",
+        )
+    return rooms
+
+
+def _too_deep(document: dict[str, JSON]) -> bool:
+    """Whether a decoded frame nests objects and arrays more than MAX_DEPTH levels deep."""
+    stack: list[tuple[JSON, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        for child in value.values() if type(value) is dict else value:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
+    return False
 
 
 class Protocol:
@@ -76,7 +110,7 @@ class Protocol:
     def __init__(
         self,
         *,
-        max_message_size: int = 1024 * 1024,
+        max_message_size: int = 64 * 1024,
         max_event_length: int = 256,
         codec: Codec = DEFAULT,
     ) -> None:
@@ -98,12 +132,12 @@ class Protocol:
             )
         try:
             data = self._loads(text)
-        except ValueError as exc:
-            raise ProtocolError("invalid_json", f"frame is not valid JSON: {exc}") from None
+        except ValueError:
+            raise ProtocolError("invalid_json", "frame is not valid JSON") from None
         if type(data) is not dict:
-            raise ProtocolError(
-                "invalid_frame", 'a frame is a JSON object: {"event": ..., "payload": ...}'
-            )
+            raise ProtocolError("invalid_frame", 'a frame is {"event": ..., "payload": ...}')
+        if size > _DEEP and text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(data):
+            raise ProtocolError("invalid_json", f"frame nested deeper than {MAX_DEPTH} levels")
         ack_id = data.get("id")
         valid_id = ack_id if type(ack_id) is int and 0 < ack_id <= MAX_ID else None
         event = data.get("event")

@@ -18,12 +18,13 @@ class RateLimit:
         self._tolerance = (burst - 1) / rate
         self._due = now
 
-    def allow(self, now: float) -> bool:
-        """Count one message at `now` (the loop's time); False if it is over the limit."""
+    def allow(self, now: float, cost: float = 1.0) -> bool:
+        """Count `cost` units (one message, or a frame's bytes) at `now` (the loop's time);
+        False if the limit is already exceeded."""
         due = self._due
         if due < now:
             due = now
         if due - now > self._tolerance:
             return False
-        self._due = due + self._interval
+        self._due = due + self._interval * cost
         return True

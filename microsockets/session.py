@@ -20,12 +20,23 @@ from .ratelimit import RateLimit
 from .registry import Registration, Registry
 from .rooms import BaseRoomManager
 from .socket import Socket, current_socket
+from .types import Receive
 from .watchdog import Watchdog
 
 logger = logging.getLogger("microsockets")
 
 Refusal = Callable[[Connection], "Reject | None"]
-"""Why a handshake must be refused before any hook runs (origin, shutdown, capacity)."""
+"""Why a handshake must be refused before any hook runs (origin, shutdown, capacity); it
+logs the refusal itself."""
+
+YIELD_EVERY = 32
+"""Frames a session handles before it lets other tasks run, when its backlog never runs dry
+(each yield costs a pass of the event loop: docs/performance.md)."""
+
+BAD_FRAMES_WINDOW = 10.0
+BAD_FRAMES_PER_WINDOW = 10
+"""Beside `max_bad_frames` in a row, a connection closes at this many times `max_bad_frames`
+bad frames within BAD_FRAMES_WINDOW seconds, good frames between them or not."""
 
 
 class Session:
@@ -84,14 +95,15 @@ class Session:
 
     async def _admit(self, ws: Socket) -> bool:
         """Check origin, capacity and the on_connect hooks, then accept; False if refused."""
-        refusal = self.refusal(ws)
+        refusal = self.refusal(ws)  # logged there
+        if refusal is not None:
+            await ws.reject(refusal.status, refusal.reason)
+            return False
         try:
-            if refusal is not None:
-                raise refusal
             for hook in self.hooks.on_connect:
                 await hook(ws)
         except Reject as exc:
-            logger.info("refused %s from %s: %s", ws.path, ws.client, exc.reason)
+            logger.info("refused %r from %s: %r", ws.path, ws.client, exc.reason)
             await ws.reject(exc.status, exc.reason)
             return False
         except Exception:
@@ -108,16 +120,23 @@ class Session:
         """Check each frame, answer pings and bad frames, run the handlers one at a time in order.
 
         This runs once per frame, so the handler is called from here rather than from a helper
-        coroutine (docs/performance.md).
+        coroutine (docs/performance.md). The rate is checked before a frame is decoded, the
+        loop yields every YIELD_EVERY frames (the server's queue hands over a backlog without
+        suspending), and once the connection is closing no frame is looked at again.
         """
         # The session is the one driver of the connection's ASGI receive channel (and records
         # its end below); a method call per frame instead costs measurably (performance.md).
         receive, protocol, router, hooks = ws._receive, self.protocol, self.router, self.hooks
-        before_on, reply, loop = hooks.before_on, ws.reply, asyncio.get_running_loop()
-        rate, burst = self.limits.rate_limit, self.limits.rate_burst
+        outbox, loop = ws.outbox, asyncio.get_running_loop()
+        before_on, reply = hooks.before_on, outbox.send
+        limits = self.limits
+        rate, burst, byte_rate = limits.rate_limit, limits.rate_burst, limits.byte_rate_limit
         limit = None if rate is None else RateLimit(rate, burst or rate, loop.time())
+        byte_limit = None if byte_rate is None else RateLimit(byte_rate, byte_rate, loop.time())
         budget = math.inf if self.watchdog is None else self.watchdog.timeout
-        bad_frames = 0
+        bad_frames = bad_in_window = 0
+        window_ends = 0.0
+        turn = YIELD_EVERY
         while True:
             message = await receive()
             if message["type"] != "websocket.receive":
@@ -125,17 +144,24 @@ class Session:
                     ws._closed_by_peer(message)
                     return
                 continue
+            if outbox.closing:  # closed by us, or the peer is gone: no frame is worth reading
+                await _discard_until_disconnect(ws, receive)
+                return
+            turn -= 1
+            if not turn:
+                turn = YIELD_EVERY
+                await asyncio.sleep(0)
             now = loop.time()
             try:
+                if limit is not None and not limit.allow(now):  # first: no decoding past the rate
+                    raise ProtocolError("rate_limited", f"more than {rate:g} messages a second")
                 text = message.get("text")
                 if text is None:
                     raise protocol.binary_error(message.get("bytes") or b"")
-                event, payload, ack_id = protocol.decode(text)  # first: bad frames pay the rate too
+                if byte_limit is not None and not byte_limit.allow(now, len(text)):
+                    raise ProtocolError("rate_limited", f"more than {byte_rate:.0f} bytes a second")
+                event, payload, ack_id = protocol.decode(text)
                 del message, text  # an idle connection holds no old frame
-                if limit is not None and not limit.allow(now):
-                    raise ProtocolError(
-                        "rate_limited", f"more than {rate:g} messages a second", ack_id=ack_id
-                    )
                 handler = router(event)
                 if handler is None and event != PING:
                     raise ProtocolError(
@@ -143,11 +169,20 @@ class Session:
                     )
             except ProtocolError as exc:
                 bad_frames += 1
-                await self._refuse(ws, exc, bad_frames)
+                if now >= window_ends:
+                    window_ends, bad_in_window = now + BAD_FRAMES_WINDOW, 0
+                bad_in_window += 1
+                await self._refuse(ws, exc, bad_frames, bad_in_window)
                 continue
             bad_frames = 0
             if handler is None:
-                await reply(protocol.encode(PONG, payload))
+                try:
+                    pong = protocol.encode(PONG, payload)
+                except TypeError:  # a custom codec that reads what it cannot write
+                    pong = protocol.encode_error(
+                        "invalid_frame", "payload cannot be echoed", ack_id
+                    )
+                await reply(pong)
                 continue
             ws.event, ws.payload = event, payload
             registration.deadline = now + budget
@@ -161,17 +196,23 @@ class Session:
             if answer is not None:
                 await reply(answer)
 
-    async def _refuse(self, ws: Socket, exc: ProtocolError, bad_frames: int) -> None:
+    async def _refuse(self, ws: Socket, exc: ProtocolError, in_a_row: int, in_window: int) -> None:
         """Answer a refused frame with an error reply; close for the worst ones and repeat
         offenders."""
         if exc.close_code is not None:
             logger.info("closing %s with %d: %s", ws.id, exc.close_code, exc.message)
             ws.start_close(exc.close_code, exc.message[:120])
             return
-        await ws.reply(self.protocol.encode_error(exc.code, exc.message, exc.ack_id))
-        if bad_frames >= self.limits.max_bad_frames:
-            logger.info("closing %s: %d bad frames in a row", ws.id, bad_frames)
-            ws.start_close(CloseCode.POLICY_VIOLATION, f"{bad_frames} bad frames in a row")
+        await ws.outbox.send(self.protocol.encode_error(exc.code, exc.message, exc.ack_id))
+        most = self.limits.max_bad_frames
+        if in_a_row >= most:
+            reason = f"{in_a_row} bad frames in a row"
+        elif in_window >= most * BAD_FRAMES_PER_WINDOW:
+            reason = f"{in_window} bad frames in {BAD_FRAMES_WINDOW:g} s"
+        else:
+            return
+        logger.info("closing %s: %s", ws.id, reason)
+        ws.start_close(CloseCode.POLICY_VIOLATION, reason)
 
     def _failure(
         self, registration: Registration, event: str, ack_id: int | None, exc: BaseException
@@ -205,6 +246,15 @@ class Session:
                     await hook(ws)
                 except Exception:
                     logger.exception("on_disconnect hook %r raised", hook)
+
+
+async def _discard_until_disconnect(ws: Socket, receive: Receive) -> None:
+    """Take what the server still delivers, unread, until the peer's close arrives."""
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            ws._closed_by_peer(message)
+            return
 
 
 def _uncancel(task: asyncio.Task[Any] | None) -> None:

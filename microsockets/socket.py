@@ -42,11 +42,12 @@ class Socket(Connection):
         self._emitter = emitter
         self._protocol = emitter.protocol
         self._room_manager = rooms
-        self._max_rooms = limits.max_rooms_per_connection
+        self._limits = limits
         self._on_overflow = on_overflow
         self._joined: set[str] | None = None  # made on the first join
-        self._outbox = Outbox(self._send, limits.send_queue_limit, self._overflowed)
-        self.send_frame = self._outbox.put
+        self.outbox = Outbox(self._send, limits.send_queue_limit, self._overflowed)
+        """What is queued to this client; `send_frame` and the session's replies go through it."""
+        self.send_frame = self.outbox.put
         """Queue an encoded frame to this client (the room managers' delivery path)."""
 
     @property
@@ -58,7 +59,7 @@ class Socket(Connection):
     def buffered_amount(self) -> int:
         """Characters queued to this client and not yet handed to the server (as in the
         browser's WebSocket.bufferedAmount); past `send_queue_limit` it is dropped."""
-        return self._outbox.pending
+        return self.outbox.pending
 
     async def join(self, room: str) -> None:
         """Enter a room; broadcasts to it reach this connection from now on."""
@@ -68,9 +69,16 @@ class Socket(Connection):
             self._joined = set()
         if room == self.id or room in self._joined or self.phase is Phase.CLOSED:
             return
-        if len(self._joined) >= self._max_rooms:
+        limits = self._limits
+        if len(room) > limits.max_room_length:
             raise LimitExceeded(
-                "too_many_rooms", f"a connection may be in at most {self._max_rooms} rooms"
+                "room_name_too_long",
+                f"a room name is at most {limits.max_room_length} characters",
+            )
+        if len(self._joined) >= limits.max_rooms_per_connection:
+            raise LimitExceeded(
+                "too_many_rooms",
+                f"a connection may be in at most {limits.max_rooms_per_connection} rooms",
             )
         self._joined.add(room)
         await self._room_manager.join(self, room)
@@ -86,9 +94,9 @@ class Socket(Connection):
         """Send an event to this client only."""
         frame = self._protocol.encode_event(event, payload)
         if current_socket.get() is self:
-            await self._outbox.send(frame)  # a reply from its own handler: no queue, no task
+            await self.outbox.send(frame)  # a reply from its own handler: no queue, no task
         else:
-            self._outbox.put(frame)
+            self.outbox.put(frame)
 
     async def broadcast(
         self,
@@ -109,20 +117,16 @@ class Socket(Connection):
         once with `drop_backlog` (a client being dropped). Whether this call started it."""
         if not self._start_closing(code, reason):
             return False
-        self._outbox.close(code, reason, drop_backlog=drop_backlog)
+        self.outbox.close(code, reason, drop_backlog=drop_backlog)
         return True
-
-    async def reply(self, frame: str) -> None:
-        """Send a frame from this connection's own session: in place when nothing is queued."""
-        await self._outbox.send(frame)
 
     def finish(self) -> None:
         """The session is over: drop whatever is still queued, stop sending."""
-        self._outbox.abandon()
+        self.outbox.abandon()
         self._ended()
 
     async def go_away(self) -> None:
-        self._outbox.abandon()
+        self.outbox.abandon()
         await super().go_away()
 
     def _overflowed(self) -> None:

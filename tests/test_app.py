@@ -155,7 +155,7 @@ async def test_unknown_event_gets_an_error_with_and_without_id():
         ('{"payload": 1}', "invalid_frame"),
         ('{"event": "join", "id": "1"}', "invalid_frame"),
         ('{"event": "e", "payload": NaN}', "invalid_json"),
-        ('{"event": "e", "payload": ' + "[" * 100_000 + "]" * 100_000 + "}", "invalid_json"),
+        ('{"event": "e", "payload": ' + "[" * 20_000 + "]" * 20_000 + "}", "invalid_json"),
         ('{"event": "e", "payload": ' + "9" * 5000 + "}", "invalid_json"),
     ],
     ids=["garbage", "array", "no event", "bad id", "NaN", "deep", "huge int"],

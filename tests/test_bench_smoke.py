@@ -69,10 +69,18 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def test_every_scenario_ran_on_both_servers(smoke: dict) -> None:
     assert set(smoke["results"]) == {"ms2", "wsb"}
-    for by_scenario in smoke["results"].values():
-        assert set(by_scenario) == {"fanout-100", "echo", "idle", "slow"}
+    for key, by_scenario in smoke["results"].items():
+        ours_only = {"flood"} if key == "ms2" else set()  # ms:ping: microsockets' protocol
+        assert set(by_scenario) == {"fanout-100", "echo", "idle", "slow"} | ours_only
         for result in by_scenario.values():
             assert "error" not in result
+
+
+def test_the_flood_scenario_measured_the_honest_client_throughout(smoke: dict) -> None:
+    flood = smoke["results"]["ms2"]["flood"]
+    assert flood["frames_sent"] > 0
+    assert flood["during_replies"] > 0
+    assert flood["recovery_s"] is not None
 
 
 def test_nothing_was_lost_duplicated_or_reordered(smoke: dict) -> None:

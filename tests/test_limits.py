@@ -19,7 +19,7 @@ from .test_faults import closed_with, error_code, make_app, recv_json, request, 
 
 def test_documented_defaults():
     app = microsockets.Application()
-    assert app.protocol.max_message_size == 1024 * 1024
+    assert app.protocol.max_message_size == 64 * 1024
     assert app.protocol.max_event_length == 256
     assert app.limits.max_bad_frames == 10
     assert app.limits.send_queue_limit == 1024 * 1024
@@ -40,13 +40,26 @@ async def test_excess_over_the_rate_limit_gets_rate_limited_replies_then_tokens_
             await ws.send(json.dumps({"event": "echo", "payload": ack_id, "id": ack_id}))
         replies = [await recv_json(ws) for _ in range(20)]
         acked = [r["id"] for r in replies if r["event"] == "ms:ack"]
-        limited = [r["id"] for r in replies if r["event"] == "ms:error"]
-        assert {error_code(r) for r in replies if r["event"] == "ms:error"} == {"rate_limited"}
+        limited = [r for r in replies if r["event"] == "ms:error"]
+        assert {error_code(r) for r in limited} == {"rate_limited"}
         assert acked[:5] == [1, 2, 3, 4, 5]  # the burst
         assert len(limited) >= 5
-        assert sorted(acked + limited) == list(range(1, 21))  # every frame got its answer
+        assert all("id" not in r for r in limited)  # refused before decoding: no id to answer
+        assert len(acked) + len(limited) == 20  # every frame got its answer
         await asyncio.sleep(0.5)  # two tokens' worth
         assert (await request(ws, "echo", "later", ack_id=99))["payload"] == "later"
+
+
+async def test_byte_rate_limit_refuses_frames_past_its_budget_before_decoding():
+    app = make_app(byte_rate_limit=1000, max_bad_frames=1000)  # a second's worth at once
+    async with serve(app) as url, websockets.connect(url) as ws:
+        for ack_id in (1, 2):  # 630 characters each: the second one goes into debt
+            await ws.send(json.dumps({"event": "echo", "payload": "x" * 600, "id": ack_id}))
+        await ws.send("not json")
+        replies = [await recv_json(ws) for _ in range(3)]
+        assert [r.get("id") for r in replies[:2]] == [1, 2]
+        assert error_code(replies[2]) == "rate_limited"  # not invalid_json: refused unread
+        assert "id" not in replies[2]
 
 
 async def test_persistent_excess_closes_1008():

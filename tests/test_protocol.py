@@ -23,7 +23,7 @@ def build(vector: dict) -> str:
 
 @pytest.fixture(params=CODECS, ids=lambda c: c.name)
 def protocol(request: pytest.FixtureRequest) -> Protocol:
-    return Protocol(codec=request.param)
+    return Protocol(codec=request.param, max_message_size=1024 * 1024)  # room for the vectors
 
 
 @pytest.mark.parametrize("vector", VECTORS["messages"], ids=lambda v: v["name"])
