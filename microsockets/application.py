@@ -10,14 +10,15 @@ from typing import Any
 
 from . import session
 from .codec import DEFAULT, Codec
+from .contract.asyncapi import document
 from .exceptions import Reject
 from .hooks import Hooks
 from .lifespan import ExitSignals, serve_lifespan
 from .origins import AllowedOrigins, origin_allowed
-from .protocol import Protocol
+from .protocol import Protocol, check_event_name
 from .raw import RawSocket
 from .rooms import BaseRoomManager, MemoryRoomManager
-from .router import EventRouter, Handler
+from .router import EventRouter, F
 from .routing import PathPattern, route_path, with_params
 from .socket import GOING_AWAY, Socket, target_rooms
 from .types import JSON, ASGIApp, Receive, Scope, Send
@@ -83,6 +84,8 @@ class Application:
         """The session task of each open event connection, by connection id."""
         self.evicted: set[str] = set()
         self._routes: list[tuple[PathPattern, RawHandler]] = []
+        self.events: dict[str, Any] = {}
+        """The declared server-to-client events and their payload types (`app.event`)."""
         self._signals = ExitSignals(self._going_away)
         self._background: set[asyncio.Task[Any]] = set()
         self.closing = False
@@ -90,9 +93,25 @@ class Application:
 
     # Registration.
 
-    def on(self, event: str) -> Callable[[Handler], Handler]:
-        """Decorator: `@app.on("join")` routes the event "join" to the function."""
+    def on(self, event: str) -> Callable[[F], F]:
+        """Decorator: `@app.on("join")` routes the event "join" to the function.
+
+        `async def join(ws)` reads `ws.payload` as sent; `async def join(ws, data: Join)`
+        gets it validated as a Join (docs/typing.md).
+        """
         return self.router.on(event)
+
+    def event(self, event: str, payload: Any = Any) -> None:
+        """Declare an event this app sends and its payload type, for `asyncapi()` and TypeScript.
+
+        Declaring is for the contract only: `emit` and `broadcast` do not check payloads.
+        """
+        check_event_name(event)
+        self.events[event] = payload
+
+    def asyncapi(self, *, title: str, version: str) -> dict[str, Any]:
+        """This app's AsyncAPI 3.0 document: its events, their payloads and replies, as JSON."""
+        return document(self, title=title, version=version)
 
     def websocket(self, path: str) -> Callable[[RawHandler], RawHandler]:
         """Decorator: a raw route whose handler owns the connection (`await ws.accept()`)."""

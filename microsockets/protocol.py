@@ -15,6 +15,7 @@ from .types import JSON
 __all__ = [
     "ACK",
     "ERROR",
+    "ERROR_CODES",
     "MAX_ID",
     "PING",
     "PONG",
@@ -29,6 +30,18 @@ ACK = "ms:ack"
 ERROR = "ms:error"
 PING = "ms:ping"
 PONG = "ms:pong"
+ERROR_CODES = (
+    "invalid_json",
+    "invalid_frame",
+    "binary_frame",
+    "unknown_event",
+    "invalid_payload",
+    "handler_error",
+    "handler_timeout",
+    "too_many_rooms",
+    "rate_limited",
+)
+"""The codes of `ms:error` replies (docs/protocol.md); a LimitExceeded may bring its own."""
 MAX_ID = 2**53 - 1
 """The largest acknowledgement id: the largest integer a JavaScript number holds exactly."""
 

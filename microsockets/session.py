@@ -8,7 +8,7 @@ import math
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import LimitExceeded, ProtocolError, Reject
+from .exceptions import InvalidPayload, LimitExceeded, ProtocolError, Reject
 from .protocol import ACK, PING, PONG
 from .ratelimit import RateLimit
 from .socket import Socket, current_socket
@@ -109,8 +109,8 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
             bad_frames += 1
             await _refuse(app, ws, exc, bad_frames)
             continue
-        bad_frames = 0
         if handler is None:
+            bad_frames = 0
             await outbox.send(protocol.encode(PONG, payload))
             continue
         ws.event, ws.payload = event, payload
@@ -118,7 +118,12 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
         try:
             result = await (hooks.run_handler(ws, handler) if before_on else handler(ws))
             answer = None if ack_id is None else protocol.encode(ACK, result, ack_id)
+            bad_frames = 0
+        except InvalidPayload as exc:  # a typed handler refused the payload: a bad frame
+            bad_frames += 1
+            answer = protocol.encode_error(exc.code, exc.message, ack_id)
         except (Exception, asyncio.CancelledError) as exc:
+            bad_frames = 0
             answer = _failure(app, ws, event, ack_id, exc)
         ws._deadline = never
         if ws._timed_out:  # the watchdog cancelled the handler, which raised or swallowed that
@@ -126,6 +131,8 @@ async def _receive_loop(app: Application, ws: Socket) -> None:
             _uncancel(asyncio.current_task())
         if answer is not None:
             await outbox.send(answer)
+        if bad_frames and bad_frames >= app.max_bad_frames:
+            await _too_many(ws, bad_frames)
 
 
 async def _refuse(app: Application, ws: Socket, exc: ProtocolError, bad_frames: int) -> None:
@@ -136,8 +143,12 @@ async def _refuse(app: Application, ws: Socket, exc: ProtocolError, bad_frames: 
         return
     await ws._outbox.send(app.protocol.encode_error(exc.code, exc.message, exc.ack_id))
     if bad_frames >= app.max_bad_frames:
-        logger.info("closing %s: %d bad frames in a row", ws.id, bad_frames)
-        await ws.close(POLICY_VIOLATION, f"{bad_frames} bad frames in a row")
+        await _too_many(ws, bad_frames)
+
+
+async def _too_many(ws: Socket, bad_frames: int) -> None:
+    logger.info("closing %s: %d bad frames in a row", ws.id, bad_frames)
+    await ws.close(POLICY_VIOLATION, f"{bad_frames} bad frames in a row")
 
 
 def _failure(
