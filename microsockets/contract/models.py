@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import re
 import sys
 import typing
@@ -155,14 +156,29 @@ def _pydantic_type(annotation: Any) -> PayloadType:
 
 
 def _pydantic_message(exc: Any) -> str:
-    errors = exc.errors(include_url=False, include_input=False, include_context=False)
-    shown = [f"{_path(e['loc'])}: {_lower(e['msg'])}" for e in errors[:MAX_ERRORS]]
-    if len(errors) > MAX_ERRORS:
-        shown.append(f"and {len(errors) - MAX_ERRORS} more")
+    """The first MAX_ERRORS of pydantic's errors, read off its JSON rendering.
+
+    `exc.errors()` builds a Python dict per error: for a hostile 1 MB list of 250,000 bad
+    items that took a second and a half, `exc.json()` a tenth of one; only the first
+    errors of it are decoded.
+    """
+    count = exc.error_count()
+    text = exc.json(include_url=False, include_input=False, include_context=False)
+    shown, position = [], text.index("[") + 1
+    for _ in range(min(count, MAX_ERRORS)):
+        while text[position] in " ,\n":
+            position += 1
+        error, position = _DECODER.raw_decode(text, position)
+        shown.append(f"{_path(error['loc'])}: {_lower(error['msg'])}")
+    if count > MAX_ERRORS:
+        shown.append(f"and {count - MAX_ERRORS} more")
     return "; ".join(shown)
 
 
-def _path(loc: tuple[str | int, ...]) -> str:
+_DECODER = json.JSONDecoder()
+
+
+def _path(loc: list[str | int]) -> str:
     """`$.user.tags[2]`, the path style msgspec writes, for pydantic's `loc`."""
     parts = ["$"]
     for key in loc:
