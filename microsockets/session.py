@@ -147,6 +147,7 @@ async def _refuse(app: Application, ws: Socket, exc: ProtocolError, bad_frames: 
 
 
 async def _too_many(ws: Socket, bad_frames: int) -> None:
+    """Close a connection that sent `max_bad_frames` bad frames in a row."""
     logger.info("closing %s: %d bad frames in a row", ws.id, bad_frames)
     await ws.close(POLICY_VIOLATION, f"{bad_frames} bad frames in a row")
 

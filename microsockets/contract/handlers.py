@@ -13,7 +13,7 @@ import typing
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .models import payload_type
+from .models import is_any, validator
 
 if TYPE_CHECKING:
     from ..socket import Socket
@@ -61,9 +61,9 @@ def typed(
     signature = Signature(
         hints.get(params[1].name, inspect.Parameter.empty), hints.get("return", UNTYPED.reply)
     )
-    if signature.payload is Any or signature.payload is inspect.Parameter.empty:
+    if is_any(signature.payload):
         return _unvalidated(func), signature
-    return _validated(func, payload_type(signature.payload, where).validate), signature
+    return _validated(func, validator(signature.payload, where)), signature
 
 
 def _validated(

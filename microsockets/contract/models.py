@@ -20,7 +20,7 @@ from typing import Any
 from ..exceptions import InvalidPayload
 from ..types import JSON
 
-__all__ = ["MAX_ERRORS", "REF", "PayloadType", "is_any", "payload_type", "schema_of", "to_builtins"]
+__all__ = ["MAX_ERRORS", "REF", "is_any", "schema_of", "to_builtins", "validator"]
 
 REF = "#/components/schemas/{name}"
 """Where the named schemas of models live: the AsyncAPI document's components."""
@@ -36,22 +36,11 @@ def is_any(annotation: Any) -> bool:
     return annotation is Any or annotation is inspect.Parameter.empty
 
 
-class PayloadType:
-    """An annotation and the library that validates it, ready to validate payloads."""
-
-    __slots__ = ("annotation", "library", "validate")
-
-    def __init__(self, annotation: Any, library: str, validate: Callable[[JSON], Any]) -> None:
-        self.annotation = annotation
-        self.library = library
-        self.validate = validate
-        """Validate JSON builtins into the annotation; raises InvalidPayload naming the fields."""
-
-
-def payload_type(annotation: Any, where: str) -> PayloadType:
-    """The validator of `annotation`; `where` names it in errors (e.g. "handler of 'join'")."""
+def validator(annotation: Any, where: str) -> Callable[[JSON], Any]:
+    """A function validating JSON builtins into `annotation`, raising InvalidPayload naming
+    the failing fields; `where` names the annotation in errors at registration."""
     if _uses_pydantic(annotation):
-        return _pydantic_type(annotation)
+        return _pydantic_validator(annotation)
     msgspec = _require("msgspec", annotation, where)
     try:
         msgspec.json.schema(annotation)  # refuses a type msgspec cannot handle, at registration
@@ -65,7 +54,7 @@ def payload_type(annotation: Any, where: str) -> PayloadType:
         except error as exc:
             raise InvalidPayload(_msgspec_message(str(exc))) from None
 
-    return PayloadType(annotation, "msgspec", validate)
+    return validate
 
 
 def schema_of(annotation: Any, where: str, reply: bool = False) -> tuple[JSON, dict[str, JSON]]:
@@ -141,7 +130,7 @@ def _parts(annotation: Any) -> Iterator[Any]:
         yield from _parts(arg)
 
 
-def _pydantic_type(annotation: Any) -> PayloadType:
+def _pydantic_validator(annotation: Any) -> Callable[[JSON], Any]:
     pydantic = sys.modules["pydantic"]
     adapter_validate = pydantic.TypeAdapter(annotation).validate_python
     error = pydantic.ValidationError
@@ -152,7 +141,7 @@ def _pydantic_type(annotation: Any) -> PayloadType:
         except error as exc:
             raise InvalidPayload(_pydantic_message(exc)) from None
 
-    return PayloadType(annotation, "pydantic", validate)
+    return validate
 
 
 def _pydantic_message(exc: Any) -> str:
