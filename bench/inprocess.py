@@ -109,9 +109,7 @@ def main() -> None:
     except ImportError:
         run = asyncio.run
     payload = {"seq": 1, "pad": "x" * 100} if args.object else "x" * 100
-    best = min(
-        run(run_once(app, args.frames, args.connections, payload)) for _ in range(args.runs)
-    )
+    best = min(run(run_once(app, args.frames, args.connections, payload)) for _ in range(args.runs))
     print(f"{best:.2f} us per echo frame")
 
 
