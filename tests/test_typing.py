@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -375,3 +376,50 @@ def test_the_asyncapi_command_prints_the_document():
         check=True,
     )
     assert json.loads(done.stdout) == typed_app.asyncapi(title="T", version="0.0.0")
+
+
+def test_a_model_used_both_ways_has_one_schema_and_two_of_one_name_are_refused():
+    app = microsockets.Application()
+
+    @app.on("price")
+    async def price(ws, data: Price) -> Price:
+        return data
+
+    app.event("price", Price)
+    doc = app.asyncapi(title="t", version="1")
+    assert list(doc["components"]["schemas"]) == ["Price"]
+
+    other = microsockets.Application()
+    other.event("a", Price)
+    other.event("b", _other_price())
+    with pytest.raises(ValueError, match="two different types are named 'Price'"):
+        other.asyncapi(title="t", version="1")
+
+
+class Price(BaseModel):
+    amount: Decimal = Decimal(1)
+
+
+def _other_price() -> type:
+    class Price(BaseModel):
+        cents: int
+
+    return Price
+
+
+def test_the_command_line_in_process(tmp_path, capsys):
+    from microsockets.__main__ import main
+
+    out = tmp_path / "events.ts"
+    main(["typescript", "tests.typed_app:app", "-o", str(out)])
+    assert out.read_text() == typescript(typed_app, "tests.typed_app:app")
+    main(["asyncapi", "tests.typed_app:app", "--version", "2"])
+    assert json.loads(capsys.readouterr().out)["info"] == {
+        "title": "tests.typed_app",
+        "version": "2",
+        "description": "Events over one WebSocket, in the microsockets protocol (version 2).",
+    }
+    with pytest.raises(SystemExit, match="module:attribute"):
+        main(["asyncapi", "tests.typed_app"])
+    with pytest.raises(SystemExit, match=r"is not a microsockets\.Application"):
+        main(["asyncapi", "tests.typed_app:Point"])

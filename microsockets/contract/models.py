@@ -57,10 +57,11 @@ def validator(annotation: Any, where: str) -> Callable[[JSON], Any]:
     return validate
 
 
-def schema_of(annotation: Any, where: str, reply: bool = False) -> tuple[JSON, dict[str, JSON]]:
+def schema_of(annotation: Any, where: str) -> tuple[JSON, dict[str, JSON]]:
     """The JSON Schema of `annotation` and the named schemas it refers to (at REF).
 
-    `reply=True` gives the schema of values encoded from it (pydantic's serialisation mode).
+    pydantic's validation-mode schema, for replies and events too: one schema per model
+    name (its serialisation-mode one may differ, a Decimal as a string only, say).
     """
     if is_any(annotation):
         return {}, {}
@@ -69,8 +70,7 @@ def schema_of(annotation: Any, where: str, reply: bool = False) -> tuple[JSON, d
     if _uses_pydantic(annotation):
         pydantic = sys.modules["pydantic"]
         schema = pydantic.TypeAdapter(annotation).json_schema(
-            ref_template=REF.replace("{name}", "{model}"),
-            mode="serialization" if reply else "validation",
+            ref_template=REF.replace("{name}", "{model}")
         )
         components = schema.pop("$defs", {})
         if isinstance(annotation, type) and schema.get("type") == "object":

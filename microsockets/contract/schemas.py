@@ -33,8 +33,8 @@ def schemas(app: Application) -> Schemas:
     """The schemas of the events `app` handles (in the order routed) and declares it sends."""
     components: dict[str, JSON] = {}
 
-    def schema(annotation: Any, where: str, reply: bool = False) -> JSON:
-        found, named = schema_of(annotation, where, reply)
+    def schema(annotation: Any, where: str) -> JSON:
+        found, named = schema_of(annotation, where)
         for name, value in named.items():
             if components.setdefault(name, value) != value:
                 raise ValueError(
@@ -49,11 +49,11 @@ def schemas(app: Application) -> Schemas:
         doc = (getattr(handler, "__doc__", None) or "").strip()
         client[event] = ClientEvent(
             schema(signature.payload, where),
-            schema(signature.reply, where + " (its return type)", reply=True),
+            schema(signature.reply, where + " (its return type)"),
             doc.splitlines()[0] if doc else "",
         )
     server = {
-        event: schema(annotation, f"app.event({event!r})", reply=True)
+        event: schema(annotation, f"app.event({event!r})")
         for event, annotation in app.events.items()
     }
     return Schemas(client, server, dict(sorted(components.items())))
