@@ -211,6 +211,13 @@ def test_registration_errors_say_what_to_do():
         pass
 
     app.on("fine")(lazy)
+
+    async def old_style(ws, extra=None):  # a 1.0.0 handler with an optional parameter
+        return extra
+
+    app.on("old")(old_style)
+    assert app.router("old") is old_style
+    assert app.router("fine") is lazy
     with pytest.raises(TypeError, match="msgspec cannot validate"):
         app.on("y")(_with_annotation(object))
 

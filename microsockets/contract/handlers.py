@@ -1,7 +1,8 @@
 """Typed handlers: `async def join(ws, data: Join) -> Joined`, read once when registered.
 
-A handler that takes a second parameter is wrapped into a plain `Handler` (`handler(ws)`)
-that validates `ws.payload` (as any before_on hook left it) and calls `func(ws, data)`.
+A handler that takes a second parameter (without a default) is wrapped into a plain
+`Handler` (`handler(ws)`) that validates `ws.payload` (as any before_on hook left it) and
+calls `func(ws, data)`.
 Handlers that take only `ws` are not wrapped: their per-frame path stays what it was.
 """
 
@@ -40,10 +41,16 @@ def typed(
     need a library that is not installed.
     """
     where = f"the handler of {event!r}"
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):  # a callable without a signature: called as handler(ws)
+        return func, UNTYPED
+    # The payload is the second positional parameter without a default: `(ws, extra=None)`
+    # stays a 1.0.0 handler, called as handler(ws).
     params = [
         p
-        for p in inspect.signature(func).parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
     ]
     if len(params) < 2:
         try:
