@@ -64,7 +64,13 @@ $(VENV)/.stamp: pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -e ".[dev]"
 	@touch $@
 
-js: $(JS)/node_modules/.stamp $(JS)/dist/.stamp
+# The official AsyncAPI parser, for tests/test_typing.py (no install scripts: nothing runs or
+# reports home; tools/asyncapi/validate.mjs refuses every network call).
+TOOLS := tools/asyncapi
+js: $(JS)/node_modules/.stamp $(JS)/dist/.stamp $(TOOLS)/node_modules/.stamp
+$(TOOLS)/node_modules/.stamp: $(TOOLS)/package.json $(TOOLS)/package-lock.json
+	cd $(TOOLS) && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
 $(JS)/node_modules/.stamp: $(JS)/package.json $(JS)/package-lock.json
 	cd $(JS) && npm ci --no-audit --no-fund
 	@touch $@
@@ -73,4 +79,4 @@ $(JS)/dist/.stamp: $(JS)/node_modules/.stamp $(wildcard $(JS)/src/*.ts) $(JS)/pa
 	@touch $@
 
 clean:
-	rm -rf $(VENV) $(JS)/node_modules $(JS)/dist .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) $(JS)/node_modules $(JS)/dist $(TOOLS)/node_modules .pytest_cache .mypy_cache .ruff_cache .coverage

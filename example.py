@@ -5,13 +5,14 @@
 
 It also serves example.html and the client's browser build (js-client/dist, built by `make js`),
 so a browser needs nothing else. example.html works from disk (file://) too, against this server.
+Its handlers are typed (docs/typing.md), which takes msgspec: pip install 'microsockets[msgspec]'.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 import uvicorn
@@ -71,7 +72,52 @@ def local_origin(origin: str) -> bool:
     return parts.scheme in ("http", "https") and parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
+class JoinRequest(TypedDict):
+    """Enter a room under a name."""
+
+    room: str
+    user: str
+
+
+class Say(TypedDict):
+    text: str
+
+
+class _Answer(TypedDict):
+    ok: bool
+
+
+class Answer(_Answer, total=False):
+    """The reply to join, message and leave: ok, or why not."""
+
+    error: str
+    room: str
+    members: list[str]
+
+
+class Joined(TypedDict):
+    room: str
+    user: str
+    members: list[str]
+
+
+class Presence(TypedDict):
+    """Who came or went, and who is in the room now."""
+
+    user: str
+    members: list[str]
+
+
+class Said(TypedDict):
+    user: str
+    text: str
+
+
 app = microsockets.Application(allowed_origins=local_origin, http_app=static_files)
+app.event("joined", Joined)
+app.event("user joined", Presence)
+app.event("user left", Presence)
+app.event("message", Said)
 names: dict[str, str] = {}
 """The name of each connection that joined a room, by connection id (one process, in memory)."""
 
@@ -88,10 +134,9 @@ def clean(value: Any, limit: int) -> str:
 
 
 @app.on("join")
-async def join(ws: microsockets.Socket) -> dict[str, Any]:
-    """`{"room": ..., "user": ...}`: enter the room (leaving the previous one) under that name."""
-    payload = ws.payload if isinstance(ws.payload, dict) else {}
-    room, user = clean(payload.get("room"), MAX_NAME), clean(payload.get("user"), MAX_NAME)
+async def join(ws: microsockets.Socket, data: JoinRequest) -> Answer:
+    """Enter the room (leaving the previous one) under that name."""
+    room, user = clean(data["room"], MAX_NAME), clean(data["user"], MAX_NAME)
     if not room or not user:
         return {"ok": False, "error": "a name and a room are needed"}
     await leave_room(ws)
@@ -106,10 +151,10 @@ async def join(ws: microsockets.Socket) -> dict[str, Any]:
 
 
 @app.on("message")
-async def message(ws: microsockets.Socket) -> dict[str, Any]:
-    """`{"text": ...}`: say something to everyone in the room, the sender included."""
+async def message(ws: microsockets.Socket, data: Say) -> Answer:
+    """Say something to everyone in the room, the sender included."""
     room = getattr(ws.state, "room", None)
-    text = clean(ws.payload.get("text") if isinstance(ws.payload, dict) else None, MAX_TEXT)
+    text = clean(data["text"], MAX_TEXT)
     if room is None:
         return {"ok": False, "error": "join a room first"}
     if not text:
@@ -119,7 +164,7 @@ async def message(ws: microsockets.Socket) -> dict[str, Any]:
 
 
 @app.on("leave")
-async def leave(ws: microsockets.Socket) -> dict[str, Any]:
+async def leave(ws: microsockets.Socket) -> Answer:
     """Leave the current room."""
     await leave_room(ws)
     return {"ok": True}

@@ -6,6 +6,7 @@ objects out of the CPU caches).
     python bench/inprocess.py                 # microsockets from this work tree
     bench/.venvs/ms1/bin/python bench/inprocess.py   # 1.0.0, the same app
     python bench/inprocess.py --floor         # a bare ASGI echo app: the harness alone
+    BENCH_TYPED=msgspec python bench/inprocess.py --object   # echo typed (docs/typing.md)
 
 Prints the best of several runs in microseconds per frame. Quick to rerun while changing
 the per-frame path; bench/run.py then says what a change is worth over real sockets.
@@ -53,9 +54,9 @@ async def floor_app(scope: Any, receive: Any, send: Any) -> None:
             await send({"type": "websocket.send", "text": message["text"]})
 
 
-async def connection(app: Any, frames: int) -> int:
+async def connection(app: Any, frames: int, payload: Any) -> int:
     """One connection sending `frames` echo requests; how many messages the app sent."""
-    request = json.dumps({"event": "echo", "payload": "x" * 100})
+    request = json.dumps({"event": "echo", "payload": payload})
     messages = iter(
         [{"type": "websocket.connect"}]
         + [{"type": "websocket.receive", "text": request}] * frames
@@ -75,10 +76,10 @@ async def connection(app: Any, frames: int) -> int:
     return sent
 
 
-async def run_once(app: Any, frames: int, connections: int) -> float:
+async def run_once(app: Any, frames: int, connections: int, payload: Any) -> float:
     each = frames // connections
     started = time.perf_counter()
-    sent = await asyncio.gather(*(connection(app, each) for _ in range(connections)))
+    sent = await asyncio.gather(*(connection(app, each, payload) for _ in range(connections)))
     elapsed = time.perf_counter() - started
     if sent != [each + 1] * connections:
         raise SystemExit(f"expected {each + 1} messages sent per connection, got {sent}")
@@ -91,6 +92,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--connections", type=int, default=100, help="taking turns frame by frame")
+    parser.add_argument(
+        "--object", action="store_true", help='payload {"seq", "pad"} (as rates.py), not a string'
+    )
     args = parser.parse_args()
     if args.floor:
         app = floor_app
@@ -103,7 +107,8 @@ def main() -> None:
         run = uvloop.run
     except ImportError:
         run = asyncio.run
-    best = min(run(run_once(app, args.frames, args.connections)) for _ in range(args.runs))
+    payload = {"seq": 1, "pad": "x" * 100} if args.object else "x" * 100
+    best = min(run(run_once(app, args.frames, args.connections, payload)) for _ in range(args.runs))
     print(f"{best:.2f} us per echo frame")
 
 

@@ -267,6 +267,17 @@ def target_lines(data: dict[str, Any]) -> list[tuple[str, str]]:
                 f"{fmt_paired(stats)} {verdict(stats[0] <= 1.0)}",
             )
         )
+    for library, goal in (("msgspec", 0.9), ("pydantic", None)):
+        typed = res.get(f"{OURS}-{library}", {}).get("echo")
+        if typed and "echo" in ours:
+            stats = paired(typed, ours["echo"])
+            aim = f" (>= {goal}x)" if goal else " (stated)"
+            out.append(
+                (
+                    f"echo with a typed handler ({library}) vs untyped{aim}",
+                    fmt_paired(stats) + (f" {verdict(stats[0] >= goal)}" if goal else ""),
+                )
+            )
     if "ms1" in res and "idle" in res["ms1"] and "idle" in ours:
         m_ours = idle_point(ours.get("idle"), 10000)
         m_old = idle_point(res["ms1"].get("idle"), 10000)

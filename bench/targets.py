@@ -137,16 +137,27 @@ def _uvicorn(python: Path, app: str, ws: str, flags: tuple[str, ...]) -> tuple[s
 
 
 def ours(
-    python: Path, source: Path = REPO, ws: str = BEST_WS, codec: str = "", smoke: bool = False
+    python: Path,
+    source: Path = REPO,
+    ws: str = BEST_WS,
+    codec: str = "",
+    smoke: bool = False,
+    typed: str = "",
 ) -> Target:
     """microsockets 2.x from `source` (the work tree, or an envs.snapshot of a commit);
-    `codec="json"` forces the stdlib codec."""
+    `codec="json"` forces the stdlib codec; `typed="msgspec"` or "pydantic" types echo."""
     key, label = "ms2", "microsockets 2.x"
     if ws != BEST_WS:
         key, label = f"ms2-{ws}", f"{label} --ws {ws}"
     if codec:
         key, label = f"ms2-{codec}", f"{label}, stdlib json"
-    env = {"PYTHONPATH": str(source), **({"BENCH_CODEC": codec} if codec else {})}
+    if typed:
+        key, label = f"ms2-{typed}", f"{label}, echo typed ({typed})"
+    env = {
+        "PYTHONPATH": str(source),
+        **({"BENCH_CODEC": codec} if codec else {}),
+        **({"BENCH_TYPED": typed} if typed else {}),
+    }
     flags = SMOKE_FLAGS if smoke else UVICORN_FLAGS
     return Target(
         key,
@@ -154,7 +165,7 @@ def ours(
         "ms",
         _uvicorn(python, "ms_app:app", ws, flags),
         env,
-        (*UVICORN_STACK, "orjson", "wsproto"),
+        (*UVICORN_STACK, "orjson", "wsproto", *((typed,) if typed else ())),
     )
 
 
@@ -209,6 +220,8 @@ def variants(source: Path = REPO) -> list[Target]:
         dataclasses.replace(ours(ms2, source, ws="wsproto"), scenarios=only),
         dataclasses.replace(ours(ms2, source, ws="websockets"), scenarios=only),
         dataclasses.replace(ours(ms2, source, codec="json"), scenarios=only),
+        dataclasses.replace(ours(ms2, source, typed="msgspec"), scenarios=("echo",)),
+        dataclasses.replace(ours(ms2, source, typed="pydantic"), scenarios=("echo",)),
         floor(),
     ]
 

@@ -12,15 +12,16 @@ from typing import Any
 from .codec import DEFAULT, Codec
 from .codes import CloseCode
 from .connection import Connection
+from .contract.asyncapi import document
 from .emitter import Emitter
-from .events import EventRouter, Handler
+from .events import EventRouter, F
 from .exceptions import ConnectionClosed, Reject
 from .hooks import Hooks
 from .lifespan import ExitSignals, serve_lifespan
 from .limits import Limits
 from .origins import AllowedOrigins, origin_allowed
 from .paths import PathPattern, route_path, with_params
-from .protocol import Protocol
+from .protocol import Protocol, check_event_name
 from .raw import RawSocket
 from .registry import Registry
 from .rooms import BaseRoomManager, MemoryRoomManager
@@ -112,6 +113,8 @@ class Application(Emitter):
         self.closing = False
         """True from the shutdown signal on: new handshakes are refused with HTTP 503."""
         self._routes: list[tuple[PathPattern, RawHandler]] = []
+        self.events: dict[str, Any] = {}
+        """The declared server-to-client events and their payload types (`app.event`)."""
         self._signals = ExitSignals(self._signalled)
         self._reactor_hooked = False
         self._goodbye: asyncio.Task[None] | None = None
@@ -119,9 +122,25 @@ class Application(Emitter):
 
     # Registration.
 
-    def on(self, event: str) -> Callable[[Handler], Handler]:
-        """Decorator: `@app.on("join")` routes the event "join" to the function."""
+    def on(self, event: str) -> Callable[[F], F]:
+        """Decorator: `@app.on("join")` routes the event "join" to the function.
+
+        `async def join(ws)` reads `ws.payload` as sent; `async def join(ws, data: Join)`
+        gets it validated as a Join (docs/typing.md).
+        """
         return self.router.on(event)
+
+    def event(self, event: str, payload: Any = Any) -> None:
+        """Declare an event this app sends and its payload type, for `asyncapi()` and TypeScript.
+
+        Declaring is for the contract only: `emit` and `broadcast` do not check payloads.
+        """
+        check_event_name(event)
+        self.events[event] = payload
+
+    def asyncapi(self, *, title: str, version: str) -> dict[str, Any]:
+        """This app's AsyncAPI 3.0 document: its events, their payloads and replies, as JSON."""
+        return document(self, title=title, version=version)
 
     def websocket(self, path: str) -> Callable[[RawHandler], RawHandler]:
         """Decorator: a raw route whose handler owns the connection (`await ws.accept()`)."""

@@ -4,6 +4,9 @@ Both back-ends accept and refuse the same documents (docs/protocol.md): no NaN o
 no number that overflows a double, no lone surrogate, nesting bounded by the codec. Both
 write compact UTF-8 JSON with keys in insertion order; only some floats are spelled
 differently (`1.5e-05` and `0.000015`), with the same value.
+
+Both encode model instances (pydantic, msgspec, dataclasses) through `to_builtins`, which
+they call only for values they cannot encode themselves: plain payloads pay nothing for it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import re
 from collections.abc import Callable
 from typing import NamedTuple
 
+from .contract.models import to_builtins
 from .types import JSON
 
 __all__ = ["DEFAULT", "STDLIB", "Codec", "DecodeError"]
@@ -63,7 +67,9 @@ def _refuse_constant(name: str) -> JSON:
 _decoder = json.JSONDecoder(
     parse_float=_finite_float, parse_int=_finite_int, parse_constant=_refuse_constant
 )
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_encoder = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=to_builtins
+)
 
 
 def _stdlib_loads(text: str) -> JSON:
@@ -101,7 +107,7 @@ else:
 
     def _orjson_dumps(value: JSON) -> str:
         try:
-            return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+            return orjson.dumps(value, default=to_builtins, option=_ORJSON_OPTIONS).decode()
         except orjson.JSONEncodeError as exc:
             raise TypeError(f"payload is not JSON-serializable: {exc}") from None
 

@@ -30,6 +30,17 @@ class ProtocolError(MicrosocketsError):
         self.ack_id = ack_id
 
 
+class InvalidPayload(ProtocolError):
+    """A payload did not validate against its handler's type; the client gets `invalid_payload`.
+
+    The message names each failing field by path (`$.user: field required`). Typed handlers
+    raise it before they run; a handler may raise it too.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid_payload", message)
+
+
 class ConnectionClosed(MicrosocketsError):
     """The connection is closed: raised by receive and send once the peer has gone."""
 

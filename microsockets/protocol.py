@@ -16,6 +16,7 @@ from .types import JSON
 __all__ = [
     "ACK",
     "ERROR",
+    "ERROR_CODES",
     "MAX_DEPTH",
     "MAX_ID",
     "PING",
@@ -32,6 +33,20 @@ ACK = "ms:ack"
 ERROR = "ms:error"
 PING = "ms:ping"
 PONG = "ms:pong"
+ERROR_CODES = (
+    "invalid_json",
+    "invalid_frame",
+    "binary_frame",
+    "unknown_event",
+    "invalid_payload",
+    "handler_error",
+    "handler_timeout",
+    "too_many_rooms",
+    "room_name_too_long",
+    "too_many_targets",
+    "rate_limited",
+)
+"""The codes of `ms:error` replies (docs/protocol.md); a LimitExceeded may bring its own."""
 MAX_ID = 2**53 - 1
 """The largest acknowledgement id: the largest integer a JavaScript number holds exactly."""
 

@@ -12,7 +12,7 @@ from typing import Any
 from .codes import CloseCode
 from .connection import Connection
 from .events import EventRouter
-from .exceptions import LimitExceeded, ProtocolError, Reject
+from .exceptions import InvalidPayload, LimitExceeded, ProtocolError, Reject
 from .hooks import Hooks
 from .limits import Limits
 from .protocol import ACK, PING, PONG, Protocol
@@ -134,8 +134,8 @@ class Session:
         limit = None if rate is None else RateLimit(rate, burst or rate, loop.time())
         byte_limit = None if byte_rate is None else RateLimit(byte_rate, byte_rate, loop.time())
         budget = math.inf if self.watchdog is None else self.watchdog.timeout
-        bad_frames = bad_in_window = 0
-        window_ends = 0.0
+        bad_frames = 0  # in a row; the window is counted by `judge`, only for bad frames
+        judge = BadFrames(limits.max_bad_frames)
         turn = YIELD_EVERY
         while True:
             message = await receive()
@@ -169,13 +169,10 @@ class Session:
                     )
             except ProtocolError as exc:
                 bad_frames += 1
-                if now >= window_ends:
-                    window_ends, bad_in_window = now + BAD_FRAMES_WINDOW, 0
-                bad_in_window += 1
-                await self._refuse(ws, exc, bad_frames, bad_in_window)
+                await self._refuse(ws, exc, judge.verdict(now, bad_frames))
                 continue
-            bad_frames = 0
             if handler is None:
+                bad_frames = 0
                 try:
                     pong = protocol.encode(PONG, payload)
                 except TypeError:  # a custom codec that reads what it cannot write
@@ -186,33 +183,35 @@ class Session:
                 continue
             ws.event, ws.payload = event, payload
             registration.deadline = now + budget
+            refused = None
             try:
                 result = await (hooks.run_handler(ws, handler) if before_on else handler(ws))
                 answer = None if ack_id is None else protocol.encode(ACK, result, ack_id)
+            except InvalidPayload as exc:  # a typed handler refused the payload: a bad frame
+                exc.ack_id, refused, answer = ack_id, exc, None
             except (Exception, asyncio.CancelledError) as exc:
                 answer = self._failure(registration, event, ack_id, exc)
             if registration.handled():  # the watchdog cancelled it, which raised or was swallowed
                 _uncancel(registration.task)
+            if refused is not None:
+                bad_frames += 1
+                await self._refuse(ws, refused, judge.verdict(now, bad_frames))
+                continue
+            bad_frames = 0
             if answer is not None:
                 await reply(answer)
 
-    async def _refuse(self, ws: Socket, exc: ProtocolError, in_a_row: int, in_window: int) -> None:
-        """Answer a refused frame with an error reply; close for the worst ones and repeat
-        offenders."""
+    async def _refuse(self, ws: Socket, exc: ProtocolError, close_for: str | None) -> None:
+        """Answer a refused frame with an error reply; close for the worst ones, and for
+        repeat offenders (`close_for` says why)."""
         if exc.close_code is not None:
             logger.info("closing %s with %d: %s", ws.id, exc.close_code, exc.message)
             ws.start_close(exc.close_code, exc.message[:120])
             return
         await ws.outbox.send(self.protocol.encode_error(exc.code, exc.message, exc.ack_id))
-        most = self.limits.max_bad_frames
-        if in_a_row >= most:
-            reason = f"{in_a_row} bad frames in a row"
-        elif in_window >= most * BAD_FRAMES_PER_WINDOW:
-            reason = f"{in_window} bad frames in {BAD_FRAMES_WINDOW:g} s"
-        else:
-            return
-        logger.info("closing %s: %s", ws.id, reason)
-        ws.start_close(CloseCode.POLICY_VIOLATION, reason)
+        if close_for is not None:
+            logger.info("closing %s: %s", ws.id, close_for)
+            ws.start_close(CloseCode.POLICY_VIOLATION, close_for)
 
     def _failure(
         self, registration: Registration, event: str, ack_id: int | None, exc: BaseException
@@ -246,6 +245,29 @@ class Session:
                     await hook(ws)
                 except Exception:
                     logger.exception("on_disconnect hook %r raised", hook)
+
+
+class BadFrames:
+    """Judges a connection's bad frames: `max_bad_frames` in a row, or BAD_FRAMES_PER_WINDOW
+    times as many within BAD_FRAMES_WINDOW seconds, close it. Consulted for bad frames only."""
+
+    __slots__ = ("_in_window", "_most", "_window_ends")
+
+    def __init__(self, most: int) -> None:
+        self._most = most
+        self._in_window = 0
+        self._window_ends = 0.0
+
+    def verdict(self, now: float, in_a_row: int) -> str | None:
+        """Count one bad frame at `now`; why the connection must close, or None."""
+        if now >= self._window_ends:
+            self._window_ends, self._in_window = now + BAD_FRAMES_WINDOW, 0
+        self._in_window += 1
+        if in_a_row >= self._most:
+            return f"{in_a_row} bad frames in a row"
+        if self._in_window >= self._most * BAD_FRAMES_PER_WINDOW:
+            return f"{self._in_window} bad frames in {BAD_FRAMES_WINDOW:g} s"
+        return None
 
 
 async def _discard_until_disconnect(ws: Socket, receive: Receive) -> None:

@@ -5,6 +5,8 @@ publish: broadcast the payload as `msg` to the room `bench`.
 echo: emit the payload back as `echo`.
 BENCH_CODEC=json (2.x only) makes the app use the stdlib codec even when orjson is installed.
 BENCH_UNLIMITED=1 (2.x only) turns the rate limit off, for one connection that sends far past it.
+BENCH_TYPED=msgspec or pydantic (2.x only) makes echo a typed handler: the payload validated
+into a model, the model emitted back (docs/typing.md).
 """
 
 import os
@@ -32,6 +34,30 @@ async def publish(ws):
     await ws.broadcast("msg", ws.payload, to=["bench"])
 
 
-@app.on("echo")
-async def echo(ws):
-    await ws.emit("echo", ws.payload)
+TYPED = os.environ.get("BENCH_TYPED")
+if TYPED == "msgspec":
+    import msgspec
+
+    class Echo(msgspec.Struct):
+        seq: int
+        pad: str
+
+elif TYPED == "pydantic":
+    import pydantic
+
+    class Echo(pydantic.BaseModel):
+        seq: int
+        pad: str
+
+
+if TYPED:
+
+    @app.on("echo")
+    async def echo(ws, data: Echo):
+        await ws.emit("echo", data)
+
+else:
+
+    @app.on("echo")
+    async def echo(ws):
+        await ws.emit("echo", ws.payload)

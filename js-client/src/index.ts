@@ -3,14 +3,31 @@
  * and returns a MicroSocket: the WebSocket API plus events, requests and reconnects.
  */
 import { MicroSocket as MicroSocketClass } from "./microsocket.js";
-import type { MicroSocketOptions } from "./types.js";
+import type { AnyClientEvents, AnyServerEvents, ClientEventMap, MicroSocketOptions, ServerEventMap } from "./types.js";
 
-/** `MicroSocket` is callable with or without `new`, and carries the readyState constants. */
+/**
+ * `MicroSocket` is callable with or without `new`, and carries the readyState constants.
+ * `MicroSocket<ServerEvents, ClientEvents>(url)` types the events (docs/typing.md).
+ */
 export interface MicroSocketConstructor {
-  new (url: string | URL, protocols?: string | string[], options?: MicroSocketOptions): MicroSocketClass;
-  new (url: string | URL, options?: MicroSocketOptions): MicroSocketClass;
-  (url: string | URL, protocols?: string | string[], options?: MicroSocketOptions): MicroSocketClass;
-  (url: string | URL, options?: MicroSocketOptions): MicroSocketClass;
+  new <S extends ServerEventMap = AnyServerEvents, C extends ClientEventMap = AnyClientEvents>(
+    url: string | URL,
+    protocols?: string | string[],
+    options?: MicroSocketOptions,
+  ): MicroSocketClass<S, C>;
+  new <S extends ServerEventMap = AnyServerEvents, C extends ClientEventMap = AnyClientEvents>(
+    url: string | URL,
+    options?: MicroSocketOptions,
+  ): MicroSocketClass<S, C>;
+  <S extends ServerEventMap = AnyServerEvents, C extends ClientEventMap = AnyClientEvents>(
+    url: string | URL,
+    protocols?: string | string[],
+    options?: MicroSocketOptions,
+  ): MicroSocketClass<S, C>;
+  <S extends ServerEventMap = AnyServerEvents, C extends ClientEventMap = AnyClientEvents>(
+    url: string | URL,
+    options?: MicroSocketOptions,
+  ): MicroSocketClass<S, C>;
   readonly prototype: MicroSocketClass;
   readonly CONNECTING: 0;
   readonly OPEN: 1;
@@ -40,7 +57,10 @@ Object.defineProperties(MicroSocket, {
 });
 
 /** The socket object `MicroSocket(...)` returns. */
-type MicroSocket = MicroSocketClass;
+type MicroSocket<
+  S extends ServerEventMap = AnyServerEvents,
+  C extends ClientEventMap = AnyClientEvents,
+> = MicroSocketClass<S, C>;
 
 export default MicroSocket;
 export { MicroSocket };
@@ -49,10 +69,19 @@ export { MicroSocketCloseEvent } from "./close-event.js";
 export { MicroSocketError, type MicroSocketErrorCode } from "./errors.js";
 export { HEARTBEAT_TIMEOUT_CODE, NO_RETRY_CLOSE_CODES } from "./microsocket.js";
 export type {
+  AnyClientEvents,
+  AnyServerEvents,
+  ClientEventMap,
   EventHandler,
+  EventName,
   JsonValue,
   MicroSocketOptions,
+  PayloadArgs,
+  Reply,
+  RequestArgs,
   RequestOptions,
+  ServerEventMap,
+  ServerPayload,
   WebSocketConstructor,
   WebSocketLike,
 } from "./types.js";

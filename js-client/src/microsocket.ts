@@ -8,10 +8,19 @@ import { RESERVED_PREFIX, decode, encode, type Frame } from "./codec.js";
 import { MicroSocketError } from "./errors.js";
 import { Heartbeat } from "./heartbeat.js";
 import type {
+  AnyClientEvents,
+  AnyServerEvents,
+  ClientEventMap,
   EventHandler,
+  EventName,
   JsonValue,
   MicroSocketOptions,
+  PayloadArgs,
+  Reply,
+  RequestArgs,
   RequestOptions,
+  ServerEventMap,
+  ServerPayload,
   WebSocketConstructor,
   WebSocketLike,
 } from "./types.js";
@@ -74,8 +83,15 @@ function resolveOptions(options: MicroSocketOptions): Resolved {
 /**
  * One logical connection to a microsockets server, made of as many WebSocket connections as
  * reconnecting takes. Its `open`, `message`, `error` and `close` events fire for each of them.
+ *
+ * `S` and `C` type the events (the `ServerEvents` and `ClientEvents` that
+ * `python -m microsockets typescript` writes): a wrong name, payload or reply type is then a
+ * compile error. Without them every name and JSON payload is accepted, as before.
  */
-export class MicroSocket extends EventTarget {
+export class MicroSocket<
+  S extends ServerEventMap = AnyServerEvents,
+  C extends ClientEventMap = AnyClientEvents,
+> extends EventTarget {
   static readonly CONNECTING = CONNECTING;
   static readonly OPEN = OPEN;
   static readonly CLOSING = CLOSING;
@@ -88,13 +104,13 @@ export class MicroSocket extends EventTarget {
   /** The URL given to the constructor. */
   readonly url: string;
   /** Fires each time a connection opens: the first one and every reconnect. */
-  onopen: ((this: MicroSocket, event: Event) => unknown) | null = null;
+  onopen: ((this: MicroSocket<S, C>, event: Event) => unknown) | null = null;
   /** Fires for every frame the server sends, before `on()` handlers run. */
-  onmessage: ((this: MicroSocket, event: MessageEvent) => unknown) | null = null;
+  onmessage: ((this: MicroSocket<S, C>, event: MessageEvent) => unknown) | null = null;
   /** Fires when the underlying WebSocket reports an error (a close event follows). */
-  onerror: ((this: MicroSocket, event: Event) => unknown) | null = null;
+  onerror: ((this: MicroSocket<S, C>, event: Event) => unknown) | null = null;
   /** Fires each time a connection closes; `readyState` tells whether a reconnect follows. */
-  onclose: ((this: MicroSocket, event: MicroSocketCloseEvent) => unknown) | null = null;
+  onclose: ((this: MicroSocket<S, C>, event: MicroSocketCloseEvent) => unknown) | null = null;
 
   private readonly protocols: string | string[] | undefined;
   private readonly options: Resolved;
@@ -153,7 +169,11 @@ export class MicroSocket extends EventTarget {
   }
 
   /** Call `handler(payload, event, messageEvent)` for each `event` frame; returns the handler for `off`. */
-  on<T = unknown>(event: string, handler: EventHandler<T>): EventHandler<T> {
+  on<T = unknown, E extends EventName<S> = EventName<S>>(
+    event: E,
+    handler: EventHandler<ServerPayload<S, E, T>>,
+  ): EventHandler<ServerPayload<S, E, T>>;
+  on(event: string, handler: EventHandler<never>): EventHandler<never> {
     let set = this.handlers.get(event);
     if (set === undefined) {
       set = new Set();
@@ -164,7 +184,11 @@ export class MicroSocket extends EventTarget {
   }
 
   /** Remove one handler of `event`, or all of them when `handler` is omitted. */
-  off<T = unknown>(event: string, handler?: EventHandler<T>): void {
+  off<T = unknown, E extends EventName<S> = EventName<S>>(
+    event: E,
+    handler?: EventHandler<ServerPayload<S, E, T>>,
+  ): void;
+  off(event: string, handler?: EventHandler<never>): void {
     if (handler === undefined) {
       this.handlers.delete(event);
       return;
@@ -179,9 +203,10 @@ export class MicroSocket extends EventTarget {
    * the frame waits in the send buffer; throws `buffer_full` when that is full and `closed` after
    * the socket closed for good.
    */
-  send(event: string, payload: JsonValue = ""): void {
+  send<E extends EventName<C>>(event: E, ...payload: PayloadArgs<C, E>): void;
+  send(event: string, payload: unknown = ""): void {
     checkEventName(event);
-    this.transmit(encode(event, payload), undefined);
+    this.transmit(encode(event, payload as JsonValue), undefined);
   }
 
   /**
@@ -189,16 +214,21 @@ export class MicroSocket extends EventTarget {
    * MicroSocketError: the server's code (`handler_error`, `unknown_event`...), `timeout`,
    * `disconnected` (the connection was lost after sending), `closed` or `buffer_full`.
    */
-  request<T = unknown>(event: string, payload: JsonValue = "", options: RequestOptions = {}): Promise<T> {
+  request<T = unknown, E extends EventName<C> = EventName<C>>(
+    event: E,
+    ...args: RequestArgs<C, E>
+  ): Promise<Reply<C, E, T>>;
+  request(event: string, ...args: unknown[]): Promise<unknown> {
+    const [payload = "", options = {}] = args as [JsonValue?, RequestOptions?];
     checkEventName(event);
     const timeout = options.timeout ?? this.options.requestTimeout;
     const id = this.nextId();
-    const text = encode(event, payload, id);
-    return new Promise<T>((resolve, reject) => {
+    const text = encode(event, payload as JsonValue, id);
+    return new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.settle(id, new MicroSocketError("timeout", `request "${event}" got no answer within ${timeout} ms`));
       }, timeout);
-      this.pending.set(id, { event, resolve: resolve as (payload: unknown) => void, reject, timer, sent: false });
+      this.pending.set(id, { event, resolve, reject, timer, sent: false });
       try {
         this.transmit(text, id);
       } catch (error) {

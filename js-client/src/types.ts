@@ -59,3 +59,40 @@ export interface RequestOptions {
   /** Reject with a `timeout` error after this many ms. Default: the socket's `requestTimeout`. */
   timeout?: number;
 }
+
+/**
+ * The events a server sends, by name, each with its payload type: the `ServerEvents` that
+ * `python -m microsockets typescript` writes. Any object type of that shape fits.
+ */
+export type ServerEventMap = object;
+
+/** The events a client sends, by name, each with `{ payload, reply }`: the generated `ClientEvents`. */
+export type ClientEventMap = object;
+
+/** The server events of a socket made without generics: any name, payloads unchecked. */
+export type AnyServerEvents = { [event: string]: unknown };
+
+/** The client events of a socket made without generics: any name, any JSON payload. */
+export type AnyClientEvents = { [event: string]: { payload: JsonValue; reply: unknown } };
+
+/** Whether a map is one of the loose defaults (an index signature) rather than generated types. */
+type Loose<M> = string extends keyof M ? true : false;
+
+/** The event names of a map. */
+export type EventName<M> = keyof M & string;
+
+/** The payload an `on(event)` handler gets: the map's type, or `T` on a loose socket. */
+export type ServerPayload<S, E extends keyof S, T> = Loose<S> extends true ? T : S[E];
+
+/** What `send(event, ...)` takes after the name: the payload, optional when "" fits it. */
+export type PayloadArgs<C, E extends keyof C> = C[E] extends { payload: infer P }
+  ? "" extends P
+    ? [payload?: P]
+    : [payload: P]
+  : [payload?: JsonValue];
+
+/** What `request(event, ...)` takes after the name: the payload, then the options. */
+export type RequestArgs<C, E extends keyof C> = [...PayloadArgs<C, E>, options?: RequestOptions];
+
+/** What a `request(event)` resolves with: the map's reply type, or `T` on a loose socket. */
+export type Reply<C, E extends keyof C, T> = Loose<C> extends true ? T : C[E] extends { reply: infer R } ? R : unknown;
