@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .codec import DEFAULT
-from .exceptions import MicrosocketsError, connection_closed
+from .exceptions import ErrorReply, MicrosocketsError, connection_closed
 from .protocol import ACK, ERROR, Frame, Protocol
 from .types import JSON, ASGIApp, Message
 
@@ -31,15 +31,6 @@ class HandshakeRejected(MicrosocketsError):
         super().__init__(f"handshake rejected with HTTP {status}")
         self.status = status
         self.body = body
-
-
-class ErrorReply(MicrosocketsError):
-    """The server answered a request with an `ms:error` frame."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 class TestClient:
