@@ -222,9 +222,12 @@ class TestSocket:
         return self.close_code
 
     async def close(self, code: int = 1000) -> None:
-        """Close from the client side and wait for the app to finish with the connection."""
+        """Close from the client side and wait for the app to finish with the connection;
+        `close_code` is then the app's close code, or `code`."""
         if self._task is None:
             return
+        if self.close_code is None:
+            self.close_code = code
         if not self._task.done():
             await self._to_app.put({"type": "websocket.disconnect", "code": code})
         await self._finish()

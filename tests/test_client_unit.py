@@ -299,7 +299,7 @@ async def test_an_error_reply_raises_error_reply_with_the_servers_code(server, t
 
 async def test_a_request_times_out_and_a_late_ack_is_ignored(server, time):
     async with make(server, time) as sock:
-        with pytest.raises(TimeoutError, match="\"slow\"|'slow'"):
+        with pytest.raises(TimeoutError, match="request 'slow' got no answer"):
             await sock.request("slow", timeout=0.01)
         server.last.push("ms:ack", "late", id=1)
         server.last.push("after", "")
