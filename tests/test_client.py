@@ -261,3 +261,39 @@ async def test_the_heartbeat_finds_a_frozen_server_and_reconnects_once_it_contin
         await until(lambda: len(opens) == 2)
         assert (await sock.request("stats"))["lobby"] == 1  # type: ignore[index]
     assert closes[0] == 4000
+
+
+# A Python client and a Chromium tab in one room.
+
+
+async def test_a_python_client_and_a_chromium_tab_talk_in_one_room():
+    async with serve(with_session(example.app)) as url:
+        http = url.replace("ws://", "http://") + "/"
+        tab = await asyncio.create_subprocess_exec(
+            "node", str(ROOT / "tests" / "chromium_tab.mjs"), http, stdout=asyncio.subprocess.PIPE
+        )
+        try:
+            assert tab.stdout is not None
+            line = await asyncio.wait_for(tab.stdout.readline(), 60)
+            assert line == b"ready\n"
+            async with connect(url) as py:
+                reply = await py.request("join", {"room": "mixed", "user": "py"})
+                assert reply["members"] == ["py", "tab"]  # type: ignore[index]
+                await py.request("message", {"text": "hello from python"})
+                said = [item async for item in _until_message(py, "tab")]
+                assert said == [{"user": "tab", "text": "hello from chromium"}]
+            assert await asyncio.wait_for(tab.stdout.readline(), 30) == b"done\n"
+            assert await asyncio.wait_for(tab.wait(), 30) == 0
+        finally:
+            if tab.returncode is None:
+                tab.kill()
+                await tab.wait()
+
+
+async def _until_message(sock: Any, user: str) -> AsyncIterator[Any]:
+    """The first `message` event from `user` (the others' events are skipped)."""
+    while True:
+        event, payload = await sock.receive(WAIT)
+        if event == "message" and payload["user"] == user:
+            yield payload
+            return
