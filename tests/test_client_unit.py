@@ -53,18 +53,14 @@ def time() -> FakeTime:
 
 
 @pytest.mark.parametrize("vector", VECTORS["messages"], ids=lambda v: v["name"])
-def test_codec_encodes_and_decodes_the_message_vectors(vector):
+def test_codec_encodes_the_message_vectors_exactly(vector):
     assert encode(vector["event"], vector["payload"], vector["id"]) == vector["frame"]
-    frame = decode(frame_of(vector))
-    assert (frame.event, frame.payload, frame.id) == (
-        vector["event"],
-        vector["payload"],
-        vector["id"],
-    )
 
 
-@pytest.mark.parametrize("vector", VECTORS["decode_only"], ids=lambda v: v["name"])
-def test_codec_decodes_the_decode_only_vectors(vector):
+@pytest.mark.parametrize(
+    "vector", VECTORS["messages"] + VECTORS["decode_only"], ids=lambda v: v["name"]
+)
+def test_codec_decodes_the_message_and_decode_only_vectors(vector):
     frame = decode(frame_of(vector))
     assert (frame.event, frame.payload, frame.id) == (
         vector["event"],
