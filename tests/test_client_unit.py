@@ -125,7 +125,7 @@ async def test_follows_the_back_off_schedule_calls_the_callbacks_and_resets_afte
         server.last.drop(1012)
         await time.advance(0.01)  # the schedule starts over
         assert sock.connected
-    assert [d for d in time.slept if d < 20][:5] == [0.01, 0.05, 0.1, 0.15, 0.01]
+    assert [d for d in time.slept if d <= 5][:5] == [0.01, 0.05, 0.1, 0.15, 0.01]
     assert opened == ["open"] * 3
     assert closed == [1006, 1006, 1006, 1006, 1012, 1000]
 
@@ -537,3 +537,28 @@ async def test_a_refusal_with_a_params_function_refetches_at_most_max_refusals_t
         await time.advance(10)
         assert sock.close_code == code
     assert calls == 4 + 1 + 3
+
+
+async def test_a_connection_without_ms_session_is_given_up_after_connect_timeout(time):
+    server = FakeServer(auto_session=False)
+    closed: list[tuple[int, str]] = []
+    sock = make(server, time, connect_timeout=1, on_close=lambda c, r: closed.append((c, r)))
+    entered = _start(sock.__aenter__())
+    await time.advance(1)
+    assert server.transports[0].aborted
+    assert closed == [(1006, "connect timeout: no ms:session frame")]
+    await time.advance(0.01)
+    server.last.session()
+    await entered
+    assert sock.connected
+    await sock.close()
+
+
+def test_the_client_names_and_one_error_reply_class():
+    import microsockets.client as client
+    from microsockets import exceptions, testing
+
+    for name in client.__all__:
+        assert hasattr(client, name), name
+    assert client.ErrorReply is testing.ErrorReply is exceptions.ErrorReply
+    assert issubclass(client.Disconnected, client.ConnectionClosed)

@@ -227,14 +227,26 @@ class Socket:
             return 1006, f"params failed: {exc!r}"
         self._transport, self._abandoned = transport, None
         self._heartbeat.start()
+        waiting = asyncio.ensure_future(self._expect_session(transport))
         try:
             while True:
                 self._receive_frame(await transport.recv())
         except ConnectionClosed as exc:
             return self._abandoned or (exc.code, exc.reason)
         finally:
+            waiting.cancel()
             self._heartbeat.stop()
             self._transport = None
+
+    async def _expect_session(self, transport: Transport) -> None:
+        """Give up on a connection whose `ms:session` does not come within connect_timeout."""
+        if self.connect_timeout <= 0:
+            return
+        await self._sleep(self.connect_timeout)
+        if self._state != OPEN and self._transport is transport:
+            log.warning("no ms:session frame from the server: does it speak protocol 2?")
+            self._abandoned = (1006, "connect timeout: no ms:session frame")
+            transport.abort()
 
     async def _fresh_params(self) -> Params:
         if self.params is None:
@@ -426,15 +438,16 @@ class Socket:
         validate = None if type is None or is_any(type) else validator(type, f"request {event!r}")
         seconds = self.request_timeout if timeout is None else timeout
         ack_id, future = self._pending.add(event)
+        text = encode(event, payload, ack_id)
         try:
-            await self._transmit(encode(event, payload, ack_id), ack_id)
+            await self._transmit(text, ack_id)
             reply = await asyncio.wait_for(future, seconds)
         except TimeoutError:
             raise TimeoutError(f"request {event!r} got no answer within {seconds}s") from None
         finally:
             self._pending.forget(ack_id)
             with contextlib.suppress(ValueError):
-                self._queue.remove((encode(event, payload, ack_id), ack_id))
+                self._queue.remove((text, ack_id))
         return reply if validate is None else validate(reply)
 
     async def _transmit(self, text: str, ack_id: int | None) -> None:
