@@ -562,3 +562,26 @@ def test_the_client_names_and_one_error_reply_class():
         assert hasattr(client, name), name
     assert client.ErrorReply is testing.ErrorReply is exceptions.ErrorReply
     assert issubclass(client.Disconnected, client.ConnectionClosed)
+
+
+def test_a_url_that_is_not_a_websocket_one_is_refused_at_once():
+    with pytest.raises(ValueError, match="ws:// or wss://"):
+        Socket("http://127.0.0.1:8000/")
+
+
+async def test_a_params_function_that_raises_counts_as_a_failed_attempt(server, time, caplog):
+    calls = 0
+
+    def params() -> dict[str, str]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("token service down")
+        return {"token": "t"}
+
+    entered = _start(make(server, time, params=params).__aenter__())
+    await time.advance(0.01)
+    sock = await entered
+    assert server.last.query["token"] == "t"
+    assert "token service down" in caplog.text
+    await sock.close()

@@ -93,6 +93,8 @@ class Socket:
         sleep: Sleep = asyncio.sleep,
         random: Callable[[], float] = _random.random,
     ) -> None:
+        if urlsplit(url).scheme not in ("ws", "wss"):
+            raise ValueError(f"a microsockets URL starts with ws:// or wss://, not {url!r}")
         self.url = url
         self.subprotocols = tuple(subprotocols)
         self.params = params
@@ -222,9 +224,9 @@ class Socket:
             return exc.code, exc.reason
         except (OSError, TimeoutError) as exc:
             return 1006, f"could not connect: {exc or 'timeout'}"
-        except Exception as exc:  # the params function failed: retry later
-            log.warning("params function failed: %r", exc)
-            return 1006, f"params failed: {exc!r}"
+        except Exception as exc:  # the params function (or the opener) failed: retry later
+            log.warning("connection attempt failed: %r", exc)
+            return 1006, f"attempt failed: {exc!r}"
         self._transport, self._abandoned = transport, None
         self._heartbeat.start()
         waiting = asyncio.ensure_future(self._expect_session(transport))
