@@ -75,6 +75,16 @@ class LimitExceeded(MicrosocketsError):
         self.message = message
 
 
+class ErrorReply(MicrosocketsError):
+    """The server answered a request with an `ms:error` frame; `code` says why
+    (docs/protocol.md lists the codes), `message` says it in words."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
 class ConnectionClosedOK(ConnectionClosed):
     """The connection closed normally (1000 or 1001)."""
 

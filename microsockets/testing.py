@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .codec import DEFAULT
-from .exceptions import MicrosocketsError, connection_closed
+from .exceptions import ErrorReply, MicrosocketsError, connection_closed
 from .protocol import ACK, ERROR, Frame, Protocol
 from .types import JSON, ASGIApp, Message
 
@@ -31,15 +31,6 @@ class HandshakeRejected(MicrosocketsError):
         super().__init__(f"handshake rejected with HTTP {status}")
         self.status = status
         self.body = body
-
-
-class ErrorReply(MicrosocketsError):
-    """The server answered a request with an `ms:error` frame."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 class TestClient:
@@ -231,9 +222,12 @@ class TestSocket:
         return self.close_code
 
     async def close(self, code: int = 1000) -> None:
-        """Close from the client side and wait for the app to finish with the connection."""
+        """Close from the client side and wait for the app to finish with the connection;
+        `close_code` is then the app's close code, or `code`."""
         if self._task is None:
             return
+        if self.close_code is None:
+            self.close_code = code
         if not self._task.done():
             await self._to_app.put({"type": "websocket.disconnect", "code": code})
         await self._finish()
