@@ -13,6 +13,9 @@ if TYPE_CHECKING:
 Handler: TypeAlias = Callable[["Socket"], Awaitable[Any]]
 """`async def handler(ws)`; its return value is the acknowledgement, if one was asked."""
 
+Router: TypeAlias = Callable[[str], "Handler | None"]
+"""What the session looks events up in: an EventRouter, or metrics' timed view of one."""
+
 
 class EventRouter:
     """A table from event names to handlers; `router(event)` is the handler or None."""

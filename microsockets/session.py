@@ -11,18 +11,18 @@ from typing import Any
 
 from .codes import CloseCode
 from .connection import Connection
-from .events import EventRouter
+from .events import Router
 from .exceptions import LimitExceeded, ProtocolError, Reject
 from .hooks import Hooks
 from .limits import Limits
+from .logs import log
+from .observer import NO_OBSERVER, Observer
 from .protocol import ACK, PING, PONG, Protocol
 from .ratelimit import RateLimit
 from .registry import Registration, Registry
 from .rooms import BaseRoomManager
 from .socket import Socket, current_socket
 from .watchdog import Watchdog
-
-logger = logging.getLogger("microsockets")
 
 Refusal = Callable[[Connection], "Reject | None"]
 """Why a handshake must be refused before any hook runs (origin, shutdown, capacity)."""
@@ -35,13 +35,14 @@ class Session:
         self,
         *,
         protocol: Protocol,
-        router: EventRouter,
+        router: Router,
         hooks: Hooks,
         limits: Limits,
         rooms: BaseRoomManager,
         registry: Registry,
         refusal: Refusal,
         debug: bool = False,
+        observer: Observer = NO_OBSERVER,
     ) -> None:
         self.protocol = protocol
         self.router = router
@@ -51,6 +52,7 @@ class Session:
         self.registry = registry
         self.refusal = refusal
         self.debug = debug
+        self.observer = observer
         timeout = limits.handler_timeout
         self.watchdog = None if timeout is None else Watchdog(timeout, registry)
 
@@ -91,11 +93,12 @@ class Session:
             for hook in self.hooks.on_connect:
                 await hook(ws)
         except Reject as exc:
-            logger.info("refused %s from %s: %s", ws.path, ws.client, exc.reason)
+            log(ws, logging.INFO, "refused %s: %s", ws.path, exc.reason)
             await ws.reject(exc.status, exc.reason)
             return False
         except Exception:
-            logger.exception("on_connect hook raised; refusing the handshake with HTTP 500")
+            message = "on_connect hook raised; refusing the handshake with HTTP 500"
+            log(ws, logging.ERROR, message, exc_info=True)
             await ws.reject(500, "internal error")
             return False
         try:
@@ -155,7 +158,7 @@ class Session:
                 result = await (hooks.run_handler(ws, handler) if before_on else handler(ws))
                 answer = None if ack_id is None else protocol.encode(ACK, result, ack_id)
             except (Exception, asyncio.CancelledError) as exc:
-                answer = self._failure(registration, event, ack_id, exc)
+                answer = self._failure(ws, registration, event, ack_id, exc)
             if registration.handled():  # the watchdog cancelled it, which raised or was swallowed
                 _uncancel(registration.task)
             if answer is not None:
@@ -164,17 +167,23 @@ class Session:
     async def _refuse(self, ws: Socket, exc: ProtocolError, bad_frames: int) -> None:
         """Answer a refused frame with an error reply; close for the worst ones and repeat
         offenders."""
+        self.observer.refused(exc.code)
         if exc.close_code is not None:
-            logger.info("closing %s with %d: %s", ws.id, exc.close_code, exc.message)
+            log(ws, logging.INFO, "closing with %d: %s", exc.close_code, exc.message)
             ws.start_close(exc.close_code, exc.message[:120])
             return
         await ws.reply(self.protocol.encode_error(exc.code, exc.message, exc.ack_id))
         if bad_frames >= self.limits.max_bad_frames:
-            logger.info("closing %s: %d bad frames in a row", ws.id, bad_frames)
+            log(ws, logging.INFO, "closing: %d bad frames in a row", bad_frames)
             ws.start_close(CloseCode.POLICY_VIOLATION, f"{bad_frames} bad frames in a row")
 
     def _failure(
-        self, registration: Registration, event: str, ack_id: int | None, exc: BaseException
+        self,
+        ws: Socket,
+        registration: Registration,
+        event: str,
+        ack_id: int | None,
+        exc: BaseException,
     ) -> str | None:
         """The error reply to a handler that raised; None if the client asked for no ack.
 
@@ -185,13 +194,15 @@ class Session:
             if not registration.timed_out:
                 raise exc
             timeout = self.limits.handler_timeout
-            logger.error("handler of %r ran past handler_timeout=%gs", event, timeout)
+            log(ws, logging.ERROR, "handler of %r ran past handler_timeout=%gs", event, timeout)
             code, message = "handler_timeout", f"handler ran past {timeout:g}s"
         elif isinstance(exc, LimitExceeded):
+            self.observer.refused(exc.code)
             return protocol.encode_error(exc.code, exc.message, ack_id)
         else:
-            logger.error("handler of %r raised", event, exc_info=exc)
+            log(ws, logging.ERROR, "handler of %r raised", event, exc_info=exc)
             code, message = "handler_error", repr(exc) if self.debug else "internal error"
+        self.observer.refused(code)
         return None if ack_id is None else protocol.encode_error(code, message, ack_id)
 
     async def _cleanup(self, ws: Socket) -> None:
@@ -204,7 +215,7 @@ class Session:
                 try:
                     await hook(ws)
                 except Exception:
-                    logger.exception("on_disconnect hook %r raised", hook)
+                    log(ws, logging.ERROR, "on_disconnect hook %r raised", hook, exc_info=True)
 
 
 def _uncancel(task: asyncio.Task[Any] | None) -> None:
