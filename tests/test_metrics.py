@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 import microsockets
 from microsockets.rooms.redis import RedisRoomManager
-from tests.conftest import serve
+from tests.conftest import free_port, serve
 from tests.helpers_ws import RawClient
 
 pytest.register_assert_rewrite("tests.redis_server")
@@ -281,3 +285,162 @@ async def test_a_scripted_session_is_counted_exactly(own_redis_server: RedisServ
         assert value(samples, "microsockets_handler_seconds_count", event=event) == count
     assert value(samples, "microsockets_sessions_recovered_total") == 0
     assert value(samples, "microsockets_presence_entries") == 0
+
+
+async def test_unknown_events_create_no_series() -> None:
+    """10,000 distinct unknown event names: one error series, no label per name."""
+    app = make_app(max_bad_frames=20_000, rate_limit=None)
+    async with serve(app) as url:
+        async with connect(url + "/ws") as conn:
+            await conn.send(json.dumps({"event": "echo", "payload": 1}))
+            await conn.recv()
+            await conn.send(json.dumps({"event": "first-unknown"}))
+            await conn.recv()
+            before = await scrape(url)
+            for i in range(10_000):
+                await conn.send(json.dumps({"event": f"unknown-{i}"}))
+            for _ in range(10_000):
+                assert json.loads(await conn.recv())["payload"]["code"] == "unknown_event"
+            after = await scrape(url)
+    assert set(after) == set(before)
+    assert value(after, "microsockets_errors_total", code="unknown_event") == 10_001
+    events = {dict(labels).get("event") for name, labels in after if "handler" in name}
+    assert events == {"echo"}
+
+
+async def test_metrics_are_off_by_default_and_say_how_to_turn_them_on() -> None:
+    app = microsockets.Application()
+    assert app.metrics is None
+    with pytest.raises(RuntimeError, match=r"Application\(metrics=True\)"):
+        _ = app.metrics_app
+
+
+def test_an_app_without_metrics_does_not_import_prometheus_client() -> None:
+    code = (
+        "import sys, microsockets\n"
+        "from microsockets.rooms.redis import RedisRoomManager\n"
+        "microsockets.Application(room_manager=RedisRoomManager('redis://127.0.0.1:1'))\n"
+        "assert 'prometheus_client' not in sys.modules, 'imported'\n"
+        "microsockets.Application(metrics=True)\n"
+        "assert 'prometheus_client' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+async def test_recovery_and_presence_have_one_call_each() -> None:
+    """Sessions and presence are counted by one observer call each (docs/observability.md)."""
+    app = make_app()
+    assert app.metrics is not None
+    async with serve(app) as url:
+        app.metrics.session_recovered()
+        app.metrics.session_recovered()
+        app.metrics.session_not_recovered()
+        app.metrics.presence_entries(7)
+        samples = await scrape(url)
+    assert value(samples, "microsockets_sessions_recovered_total") == 2
+    assert value(samples, "microsockets_sessions_not_recovered_total") == 1
+    assert value(samples, "microsockets_presence_entries") == 7
+
+
+async def test_every_log_line_about_a_connection_names_its_id_and_address(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = make_app()
+
+    @app.on("whoami")
+    async def whoami(ws: microsockets.Socket) -> list[Any]:
+        return [ws.id, list(ws.client or ())]
+
+    async with serve(app) as url:
+        async with connect(url + "/ws") as conn:
+            await conn.send(json.dumps({"event": "whoami", "id": 1}))
+            conn_id, (host, port) = json.loads(await conn.recv())["payload"]
+            await conn.send(json.dumps({"event": "boom"}))
+            await conn.send("{bad")
+            await conn.recv()
+    lines = [r for r in caplog.records if r.name == "microsockets"]
+    assert len(lines) >= 1
+    for record in lines:
+        assert record.getMessage().startswith(f"connection {conn_id} from {host}:{port}: ")
+        assert record.__dict__["connection_id"] == conn_id
+        assert record.__dict__["client"] == f"{host}:{port}"
+
+
+APP = """
+import os
+import microsockets
+
+app = microsockets.Application(metrics=True, path="/ws")
+app.http_app = app.metrics_app
+
+
+@app.on("pid")
+async def pid(ws):
+    return os.getpid()
+"""
+
+
+def start_workers(app_dir: Path, store: Path, port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "two_workers_app:app", "--workers", "2",
+         "--host", "127.0.0.1", "--port", str(port), "--app-dir", str(app_dir),
+         "--log-level", "warning"],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(store)},
+    )  # fmt: skip
+
+
+async def test_two_uvicorn_workers_one_scrape_the_sum_is_right(tmp_path: Path) -> None:
+    """prometheus_client's multiprocess mode: each worker writes, one scrape sums them."""
+    (tmp_path / "two_workers_app.py").write_text(APP)
+    store = tmp_path / "prometheus"
+    store.mkdir()
+    port = free_port()
+    server = start_workers(tmp_path, store, port)
+    url = f"ws://127.0.0.1:{port}"
+    conns: list[ClientConnection] = []
+    try:
+        for _ in range(200):
+            try:
+                await scrape(url)
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        pids: Counter[int] = Counter()
+        calls = 0
+        while len(pids) < 2 or len(conns) < 6:  # until both workers hold connections
+            assert len(conns) < 60, "the kernel gave every connection to one worker"
+            conn = await connect(url + "/ws")
+            conns.append(conn)
+            for i in range(3):
+                await conn.send(json.dumps({"event": "pid", "id": i + 1}))
+                pids[json.loads(await conn.recv())["payload"]] += 1
+                calls += 1
+
+        async def summed() -> bool:
+            samples = await scrape(url)
+            return (
+                value(samples, "microsockets_connections", kind="event") == len(conns)
+                and value(samples, "microsockets_connections_opened_total", kind="event")
+                == len(conns)
+                and value(samples, "microsockets_frames_received_total") == calls
+                and value(samples, "microsockets_frames_sent_total") == calls
+                and value(samples, "microsockets_handler_seconds_count", event="pid") == calls
+            )
+
+        await eventually(summed, 10)  # each worker flushes every second
+        for conn in conns:
+            await conn.close()
+
+        async def closed() -> bool:
+            samples = await scrape(url)
+            return value(samples, "microsockets_connections", kind="event") == 0 and value(
+                samples, "microsockets_disconnects_total", code="1000"
+            ) == len(conns)
+
+        await eventually(closed, 10)
+        assert len(pids) == 2
+    finally:
+        for conn in conns:
+            await conn.close()
+        server.terminate()
+        server.wait(30)
