@@ -27,7 +27,7 @@ UVICORN_STACK = [
 ]
 REQUIREMENTS = {
     "ms1": ["microsockets==1.0.0", *UVICORN_STACK],
-    "ms2": [*UVICORN_STACK, "orjson==3.13.0", "py-spy==0.4.3"],
+    "ms2": [*UVICORN_STACK, "orjson==3.13.0", "py-spy==0.4.3", "prometheus_client==0.26.0"],
     "peers": ["python-socketio==5.18.1", *UVICORN_STACK, "matplotlib==3.11.2"],
 }
 

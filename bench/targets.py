@@ -131,16 +131,25 @@ def _uvicorn(python: Path, app: str, ws: str, flags: tuple[str, ...]) -> tuple[s
 
 
 def ours(
-    python: Path, source: Path = REPO, ws: str = BEST_WS, codec: str = "", smoke: bool = False
+    python: Path,
+    source: Path = REPO,
+    ws: str = BEST_WS,
+    codec: str = "",
+    smoke: bool = False,
+    metrics: bool = False,
 ) -> Target:
     """microsockets 2.x from `source` (the work tree, or an envs.snapshot of a commit);
-    `codec="json"` forces the stdlib codec."""
+    `codec="json"` forces the stdlib codec, `metrics` turns Prometheus metrics on."""
     key, label = "ms2", "microsockets 2.x"
     if ws != BEST_WS:
         key, label = f"ms2-{ws}", f"{label} --ws {ws}"
     if codec:
         key, label = f"ms2-{codec}", f"{label}, stdlib json"
+    if metrics:
+        key, label = "ms2-metrics", f"{label}, metrics=True"
     env = {"PYTHONPATH": str(source), **({"BENCH_CODEC": codec} if codec else {})}
+    if metrics:
+        env["BENCH_METRICS"] = "1"
     flags = SMOKE_FLAGS if smoke else UVICORN_FLAGS
     return Target(
         key,
@@ -200,6 +209,7 @@ def variants(source: Path = REPO) -> list[Target]:
     """microsockets 2.x with one setting changed each, and the bare ASGI app for reference."""
     ms2, only = envs.python("ms2"), ("fanout-1000", "echo", "idle")
     return [
+        dataclasses.replace(ours(ms2, source, metrics=True), scenarios=("fanout-1000", "echo")),
         dataclasses.replace(ours(ms2, source, ws="wsproto"), scenarios=only),
         dataclasses.replace(ours(ms2, source, ws="websockets"), scenarios=only),
         dataclasses.replace(ours(ms2, source, codec="json"), scenarios=only),

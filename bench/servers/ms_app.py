@@ -5,6 +5,7 @@ publish: broadcast the payload as `msg` to the room `bench`.
 echo: emit the payload back as `echo`.
 BENCH_CODEC=json (2.x only) makes the app use the stdlib codec even when orjson is installed.
 BENCH_UNLIMITED=1 (2.x only) turns the rate limit off, for one connection that sends far past it.
+BENCH_METRICS=1 (2.x only) turns Prometheus metrics on, served at /metrics.
 """
 
 import os
@@ -18,7 +19,11 @@ if os.environ.get("BENCH_CODEC") == "json":
     options["codec"] = STDLIB
 if os.environ.get("BENCH_UNLIMITED"):
     options["rate_limit"] = None
+if os.environ.get("BENCH_METRICS"):
+    options["metrics"] = True
 app = microsockets.Application(**options)
+if os.environ.get("BENCH_METRICS"):
+    app.http_app = app.metrics_app
 
 
 @app.on("join")
