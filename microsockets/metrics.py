@@ -26,7 +26,7 @@ from prometheus_client import (
 )
 
 from .codes import CloseCode
-from .counting import Tally, TimedRouter, Traffic, instrument
+from .counting import Tally, Traffic, instrument, timed
 from .events import Router
 from .observer import EVICTION_REASONS, Observer
 from .rooms import BaseRoomManager, ClusterRoomManager, MemoryRoomManager, RoomIndex, Transport
@@ -207,9 +207,9 @@ class Metrics(Observer):
         """
         return instrument(receive, send, self.traffic, lambda: self._opened(kind))
 
-    def router(self, router: Router) -> TimedRouter:
+    def router(self, router: Router) -> Router:
         """The router as the session sees it with metrics on: each handler timed."""
-        return TimedRouter(router, self.handler_tally)
+        return timed(router, self.handler_tally)
 
     def handler_tally(self, event: str) -> Tally:
         tally = self._handlers.get(event)
