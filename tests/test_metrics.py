@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -26,6 +27,8 @@ pytest.register_assert_rewrite("tests.redis_server")
 from tests.redis_server import RedisServer, eventually  # noqa: E402
 
 pytest_plugins = ["tests.redis_server"]
+
+ROOT = Path(__file__).resolve().parent.parent
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -444,3 +447,24 @@ async def test_two_uvicorn_workers_one_scrape_the_sum_is_right(tmp_path: Path) -
             await conn.close()
         server.terminate()
         server.wait(30)
+
+
+def test_the_grafana_dashboard_queries_only_metrics_that_exist() -> None:
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    app = microsockets.Application(
+        metrics=True, room_manager=RedisRoomManager("redis://127.0.0.1:1")
+    )
+    assert app.metrics is not None
+    suffixes = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_count")}
+    known = {
+        family.name + suffix
+        for family in app.metrics.registry.collect()
+        for suffix in suffixes[family.type]
+    }
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    used = {name for expr in exprs for name in re.findall(r"microsockets_\w+", expr)}
+    assert used <= known
+    for family in app.metrics.registry.collect():  # every metric has a panel
+        assert any(family.name in expr for expr in exprs), family.name
+    assert any("histogram_quantile(0.99" in expr and "handler_seconds" in expr for expr in exprs)
+    assert any("histogram_quantile(0.5" in expr and "handler_seconds" in expr for expr in exprs)
