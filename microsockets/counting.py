@@ -8,7 +8,7 @@ unless the application was made with `metrics=True`; it imports no prometheus_cl
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from time import perf_counter
 from typing import Any
 
@@ -114,7 +114,13 @@ def instrument(
             traffic.frames_sent += 1
             traffic.bytes_sent += len(message.get("bytes") or b"")
         elif message["type"] == "websocket.accept":
-            accepted()
+            return _then(send(message), accepted)
         return send(message)
 
     return receive_counted, send_counted
+
+
+async def _then(sending: Awaitable[None], done: Callable[[], None]) -> None:
+    """Send, then call `done`: a handshake whose accept could not be sent is not counted."""
+    await sending
+    done()

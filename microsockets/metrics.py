@@ -1,7 +1,7 @@
 """Prometheus metrics, on with `Application(metrics=True)` (the `metrics` extra).
 
 Nothing here runs unless metrics are on: the application then wraps each connection's ASGI
-`receive` and `send` (`instrument`) and its router (`TimedRouter`), and hands `Metrics` to
+`receive` and `send` and the session's router (counting.py), and hands `Metrics` to
 the registry and the session as their observer. What happens once per frame is added up in
 plain integers (a prometheus_client update costs several times a whole frame's work) and
 handed to prometheus_client by `flush`: before each scrape, and every FLUSH_INTERVAL seconds
@@ -35,39 +35,14 @@ from .types import ASGIApp, Receive, Send
 FLUSH_INTERVAL = 1.0
 """Seconds between flushes of a worker's counts under multiprocess mode."""
 
-HANDLER_BUCKETS = (
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-)
+HANDLER_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                   2.5, 5.0, 10.0, 30.0, 60.0)  # fmt: skip
 RECIPIENT_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
-ERROR_CODES = frozenset(
-    (
-        "invalid_json",
-        "invalid_frame",
-        "binary_frame",
-        "unknown_event",
-        "rate_limited",
-        "message_too_big",
-        "handler_error",
-        "handler_timeout",
-        "too_many_rooms",
-    )
-)
+ERROR_CODES = frozenset((
+    "invalid_json", "invalid_frame", "binary_frame", "unknown_event", "rate_limited",
+    "message_too_big", "handler_error", "handler_timeout", "too_many_rooms",
+))  # fmt: skip
 """The `ms:error` codes of docs/protocol.md; any other (a handler's own LimitExceeded code)
 is counted as "other", so that labels stay a bounded set."""
 
