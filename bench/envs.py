@@ -33,6 +33,7 @@ REQUIREMENTS = {
         "py-spy==0.4.3",
         "msgspec==0.23.0",
         "pydantic==2.14.4",
+        "prometheus_client==0.26.0",
     ],
     "peers": ["python-socketio==5.18.1", *UVICORN_STACK, "matplotlib==3.11.2"],
 }

@@ -143,9 +143,11 @@ def ours(
     codec: str = "",
     smoke: bool = False,
     typed: str = "",
+    metrics: bool = False,
 ) -> Target:
     """microsockets 2.x from `source` (the work tree, or an envs.snapshot of a commit);
-    `codec="json"` forces the stdlib codec; `typed="msgspec"` or "pydantic" types echo."""
+    `codec="json"` forces the stdlib codec; `typed="msgspec"` or "pydantic" types echo;
+    `metrics` turns Prometheus metrics on."""
     key, label = "ms2", "microsockets 2.x"
     if ws != BEST_WS:
         key, label = f"ms2-{ws}", f"{label} --ws {ws}"
@@ -153,10 +155,13 @@ def ours(
         key, label = f"ms2-{codec}", f"{label}, stdlib json"
     if typed:
         key, label = f"ms2-{typed}", f"{label}, echo typed ({typed})"
+    if metrics:
+        key, label = "ms2-metrics", f"{label}, metrics=True"
     env = {
         "PYTHONPATH": str(source),
         **({"BENCH_CODEC": codec} if codec else {}),
         **({"BENCH_TYPED": typed} if typed else {}),
+        **({"BENCH_METRICS": "1"} if metrics else {}),
     }
     flags = SMOKE_FLAGS if smoke else UVICORN_FLAGS
     return Target(
@@ -217,6 +222,7 @@ def variants(source: Path = REPO) -> list[Target]:
     """microsockets 2.x with one setting changed each, and the bare ASGI app for reference."""
     ms2, only = envs.python("ms2"), ("fanout-1000", "echo", "idle")
     return [
+        dataclasses.replace(ours(ms2, source, metrics=True), scenarios=("fanout-1000", "echo")),
         dataclasses.replace(ours(ms2, source, ws="wsproto"), scenarios=only),
         dataclasses.replace(ours(ms2, source, ws="websockets"), scenarios=only),
         dataclasses.replace(ours(ms2, source, codec="json"), scenarios=only),

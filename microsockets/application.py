@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Collection, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .codec import DEFAULT, Codec
 from .codes import CloseCode
@@ -19,18 +19,21 @@ from .exceptions import ConnectionClosed, Reject
 from .hooks import Hooks
 from .lifespan import ExitSignals, serve_lifespan
 from .limits import Limits
+from .logs import log
+from .observer import NO_OBSERVER
 from .origins import AllowedOrigins, origin_allowed
 from .paths import PathPattern, route_path, with_params
 from .protocol import Protocol, check_event_name
 from .raw import RawSocket
 from .registry import Registry
 from .rooms import BaseRoomManager, MemoryRoomManager
-from .servers import before_reactor_shutdown, quiet_server_log
+from .servers import before_reactor_shutdown, quiet_server_log, uniform_send
 from .session import Session
 from .socket import Socket
 from .types import ASGIApp, Receive, Scope, Send
 
-logger = logging.getLogger("microsockets")
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 RawHandler = Callable[[RawSocket], Any]
 
@@ -66,6 +69,7 @@ class Application(Emitter):
         byte_rate_limit: float | None = Limits.byte_rate_limit,
         handler_timeout: float | None = Limits.handler_timeout,
         codec: Codec = DEFAULT,
+        metrics: bool = False,
     ) -> None:
         if isinstance(event_router, type):  # 1.0.0 took classes
             event_router = event_router()
@@ -98,17 +102,25 @@ class Application(Emitter):
             max_event_length=self.limits.max_event_length,
             codec=codec,
         )
-        self.connections = Registry()
+        self.metrics: Metrics | None = None
+        """The Prometheus metrics (docs/observability.md), with `metrics=True`; else None."""
+        if metrics:
+            from .metrics import Metrics  # prometheus_client: only for apps that want it
+
+            self.metrics = Metrics(self.room_manager)
+        observer = self.metrics or NO_OBSERVER
+        self.connections = Registry(observer)
         """The open event connections of this process by id, and the raw ones beside them."""
         self.session = Session(
             protocol=self.protocol,
-            router=self.router,
+            router=self.router if self.metrics is None else self.metrics.router(self.router),
             hooks=self.hooks,
             limits=self.limits,
             rooms=self.room_manager,
             registry=self.connections,
             refusal=self.refusal,
             debug=debug,
+            observer=observer,
         )
         self.closing = False
         """True from the shutdown signal on: new handshakes are refused with HTTP 503."""
@@ -119,6 +131,14 @@ class Application(Emitter):
         self._reactor_hooked = False
         self._goodbye: asyncio.Task[None] | None = None
         quiet_server_log()
+
+    @property
+    def metrics_app(self) -> ASGIApp:
+        """The ASGI app serving the metrics in the Prometheus text format (`metrics=True`):
+        mount it at a path of your choosing, or pass it as `http_app`."""
+        if self.metrics is None:
+            raise RuntimeError("metrics are off: create the app with Application(metrics=True)")
+        return self.metrics.app
 
     # Registration.
 
@@ -206,6 +226,8 @@ class Application(Emitter):
     async def startup(self) -> None:
         """Start the room manager and run the on_startup hooks (the lifespan does this)."""
         await self.room_manager.start()
+        if self.metrics is not None:
+            self.metrics.start()
         for hook in self.hooks.on_startup:
             await hook()
         self.closing = False
@@ -221,6 +243,8 @@ class Application(Emitter):
                 await hook()
         finally:
             await self.room_manager.stop()
+            if self.metrics is not None:
+                await self.metrics.stop()
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _host: object = None) -> AsyncIterator[None]:
@@ -257,6 +281,8 @@ class Application(Emitter):
         if events_scope is None:
             await RawSocket(scope, receive, send).reject(404, "no WebSocket route here")
             return
+        if self.metrics is not None:  # uniform_send first: it must see the server's own send
+            receive, send = self.metrics.instrument(receive, uniform_send(send), "event")
         ws = Socket(
             events_scope,
             receive,
@@ -278,6 +304,8 @@ class Application(Emitter):
         return with_params(scope, params) if params else scope
 
     async def _raw(self, handler: RawHandler, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.metrics is not None:
+            receive, send = self.metrics.instrument(receive, uniform_send(send), "raw")
         ws = RawSocket(scope, receive, send, self.protocol.codec)
         refusal = self.refusal(ws)
         if refusal is not None:
@@ -290,16 +318,11 @@ class Application(Emitter):
             await ws.go_away()
             raise
         except ConnectionClosed as exc:  # the connection ended: nothing went wrong here
-            logger.info("raw route %r: connection closed with %d", ws.path, exc.code)
+            log(ws, logging.INFO, "raw route %r: connection closed with %d", ws.path, exc.code)
         except Exception as exc:
             code = getattr(exc, "close_code", None) or CloseCode.INTERNAL_ERROR
-            logger.log(
-                logging.INFO if code != CloseCode.INTERNAL_ERROR else logging.ERROR,
-                "raw route %r closed with %d",
-                ws.path,
-                code,
-                exc_info=exc,
-            )
+            level = logging.INFO if code != CloseCode.INTERNAL_ERROR else logging.ERROR
+            log(ws, level, "raw route %r closed with %d", ws.path, code, exc_info=exc)
             await ws.close(code, "internal error" if code == 1011 else str(exc)[:120])
             if self.debug:
                 raise
@@ -329,7 +352,7 @@ class Application(Emitter):
         """Why a handshake must be refused before any hook runs (logged here, once), or None."""
         origin, host = ws.header("origin"), ws.header("host")
         if not origin_allowed(self.allowed_origins, origin, host, ws.scope.get("scheme", "ws")):
-            logger.warning("refused Origin %r (host %r)", origin, host)
+            log(ws, logging.WARNING, "refused Origin %r (host %r)", origin, host)
             return Reject("origin not allowed", 403)
         limit = self.limits.max_connections
         if self.closing:
@@ -338,5 +361,5 @@ class Application(Emitter):
             refusal = Reject("server at max_connections, try again later", 503)
         else:
             return None
-        logger.info("refused %r from %s: %s", ws.path, ws.client, refusal.reason)
+        log(ws, logging.INFO, "refused %r: %s", ws.path, refusal.reason)
         return refusal

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import secrets
 from collections.abc import Iterable
 from functools import cached_property
 from types import SimpleNamespace
@@ -40,6 +41,9 @@ class Connection:
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.scope = scope
+        self.id = secrets.token_hex(16)
+        """Unique per connection: log lines name it; an event socket is in the room of this
+        name from the start."""
         self._receive = receive
         self._send = uniform_send(send)
         self.phase = Phase.CONNECTING

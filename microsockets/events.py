@@ -16,6 +16,9 @@ Handler: TypeAlias = Callable[["Socket"], Awaitable[Any]]
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
+Router: TypeAlias = Callable[[str], "Handler | None"]
+"""What the session looks events up in: an EventRouter, or metrics' timed view of one."""
+
 
 class EventRouter:
     """A table from event names to handlers; `router(event)` is the handler or None."""

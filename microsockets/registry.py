@@ -13,11 +13,11 @@ from collections.abc import Iterator, Mapping
 
 from .codes import CloseCode
 from .connection import Connection
+from .logs import log
+from .observer import NO_OBSERVER, Observer
 from .outbox import CLOSE_WAIT
 from .raw import RawSocket
 from .socket import Socket
-
-logger = logging.getLogger("microsockets")
 
 
 class Registration:
@@ -53,9 +53,10 @@ class Registration:
 class Registry(Mapping[str, Socket]):
     """The open event connections by id (a read-only mapping), and the raw ones beside them."""
 
-    def __init__(self) -> None:
+    def __init__(self, observer: Observer = NO_OBSERVER) -> None:
         self._events: dict[str, Registration] = {}
         self._raw: dict[int, Registration] = {}
+        self._observer = observer
 
     def add(self, connection: Connection) -> Registration:
         """Register a connection served by the current task."""
@@ -71,9 +72,12 @@ class Registry(Mapping[str, Socket]):
     def remove(self, registration: Registration) -> None:
         connection = registration.connection
         if isinstance(connection, Socket):
-            self._events.pop(connection.id, None)
+            removed = self._events.pop(connection.id, None)
         else:
-            self._raw.pop(id(connection), None)
+            removed = self._raw.pop(id(connection), None)
+        if removed is not None and connection.accepted:
+            kind = "event" if isinstance(connection, Socket) else "raw"
+            self._observer.disconnected(kind, connection.close_code or 1006)
 
     # Reading.
 
@@ -99,19 +103,25 @@ class Registry(Mapping[str, Socket]):
 
     # Acting on connections.
 
-    def evict(self, ws: Socket, code: int, reason: str) -> None:
-        """Drop an event connection at once: its backlog is discarded, its session ended."""
+    def evict(self, ws: Socket, code: int, reason: str, *, cause: str = "app") -> None:
+        """Drop an event connection at once: its backlog is discarded, its session ended.
+
+        `cause` is one of observer.EVICTION_REASONS (a metric label, unlike `reason`).
+        """
         registration = self._events.get(ws.id)
         if registration is None or registration.evicted:
             return
-        logger.warning("disconnecting %s %s with %d: %s", ws.id, ws.client, code, reason)
+        log(ws, logging.WARNING, "evicted with %d: %s", code, reason)
         registration.evicted = True
+        self._observer.evicted(cause)
         ws.start_close(code, reason, drop_backlog=True)
         registration.task.cancel()
 
     def overflowed(self, ws: Socket) -> None:
         """A client fell more than send_queue_limit behind: drop it (1013)."""
-        self.evict(ws, CloseCode.TRY_AGAIN_LATER, "send queue limit exceeded")
+        self.evict(
+            ws, CloseCode.TRY_AGAIN_LATER, "send queue limit exceeded", cause="slow_consumer"
+        )
 
     async def close_all(self, code: int, reason: str) -> None:
         """Start closing every connection: event ones after their queued frames."""

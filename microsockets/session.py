@@ -11,10 +11,12 @@ from typing import Any
 
 from .codes import CloseCode
 from .connection import Connection
-from .events import EventRouter
+from .events import Router
 from .exceptions import InvalidPayload, LimitExceeded, ProtocolError, Reject
 from .hooks import Hooks
 from .limits import Limits
+from .logs import log
+from .observer import NO_OBSERVER, Observer
 from .protocol import ACK, PING, PONG, Protocol
 from .ratelimit import RateLimit
 from .registry import Registration, Registry
@@ -22,8 +24,6 @@ from .rooms import BaseRoomManager
 from .socket import Socket, current_socket
 from .types import Receive
 from .watchdog import Watchdog
-
-logger = logging.getLogger("microsockets")
 
 Refusal = Callable[[Connection], "Reject | None"]
 """Why a handshake must be refused before any hook runs (origin, shutdown, capacity); it
@@ -46,13 +46,14 @@ class Session:
         self,
         *,
         protocol: Protocol,
-        router: EventRouter,
+        router: Router,
         hooks: Hooks,
         limits: Limits,
         rooms: BaseRoomManager,
         registry: Registry,
         refusal: Refusal,
         debug: bool = False,
+        observer: Observer = NO_OBSERVER,
     ) -> None:
         self.protocol = protocol
         self.router = router
@@ -62,6 +63,7 @@ class Session:
         self.registry = registry
         self.refusal = refusal
         self.debug = debug
+        self.observer = observer
         timeout = limits.handler_timeout
         self.watchdog = None if timeout is None else Watchdog(timeout, registry)
 
@@ -103,11 +105,12 @@ class Session:
             for hook in self.hooks.on_connect:
                 await hook(ws)
         except Reject as exc:
-            logger.info("refused %r from %s: %r", ws.path, ws.client, exc.reason)
+            log(ws, logging.INFO, "refused %r: %r", ws.path, exc.reason)
             await ws.reject(exc.status, exc.reason)
             return False
         except Exception:
-            logger.exception("on_connect hook raised; refusing the handshake with HTTP 500")
+            message = "on_connect hook raised; refusing the handshake with HTTP 500"
+            log(ws, logging.ERROR, message, exc_info=True)
             await ws.reject(500, "internal error")
             return False
         try:
@@ -190,7 +193,7 @@ class Session:
             except InvalidPayload as exc:  # a typed handler refused the payload: a bad frame
                 exc.ack_id, refused, answer = ack_id, exc, None
             except (Exception, asyncio.CancelledError) as exc:
-                answer = self._failure(registration, event, ack_id, exc)
+                answer = self._failure(ws, registration, event, ack_id, exc)
             if registration.handled():  # the watchdog cancelled it, which raised or was swallowed
                 _uncancel(registration.task)
             if refused is not None:
@@ -204,17 +207,23 @@ class Session:
     async def _refuse(self, ws: Socket, exc: ProtocolError, close_for: str | None) -> None:
         """Answer a refused frame with an error reply; close for the worst ones, and for
         repeat offenders (`close_for` says why)."""
+        self.observer.refused(exc.code)
         if exc.close_code is not None:
-            logger.info("closing %s with %d: %s", ws.id, exc.close_code, exc.message)
+            log(ws, logging.INFO, "closing with %d: %s", exc.close_code, exc.message)
             ws.start_close(exc.close_code, exc.message[:120])
             return
         await ws.outbox.send(self.protocol.encode_error(exc.code, exc.message, exc.ack_id))
         if close_for is not None:
-            logger.info("closing %s: %s", ws.id, close_for)
+            log(ws, logging.INFO, "closing: %s", close_for)
             ws.start_close(CloseCode.POLICY_VIOLATION, close_for)
 
     def _failure(
-        self, registration: Registration, event: str, ack_id: int | None, exc: BaseException
+        self,
+        ws: Socket,
+        registration: Registration,
+        event: str,
+        ack_id: int | None,
+        exc: BaseException,
     ) -> str | None:
         """The error reply to a handler that raised; None if the client asked for no ack.
 
@@ -225,13 +234,15 @@ class Session:
             if not registration.timed_out:
                 raise exc
             timeout = self.limits.handler_timeout
-            logger.error("handler of %r ran past handler_timeout=%gs", event, timeout)
+            log(ws, logging.ERROR, "handler of %r ran past handler_timeout=%gs", event, timeout)
             code, message = "handler_timeout", f"handler ran past {timeout:g}s"
         elif isinstance(exc, LimitExceeded):
+            self.observer.refused(exc.code)
             return protocol.encode_error(exc.code, exc.message, ack_id)
         else:
-            logger.error("handler of %r raised", event, exc_info=exc)
+            log(ws, logging.ERROR, "handler of %r raised", event, exc_info=exc)
             code, message = "handler_error", repr(exc) if self.debug else "internal error"
+        self.observer.refused(code)
         return None if ack_id is None else protocol.encode_error(code, message, ack_id)
 
     async def _cleanup(self, ws: Socket) -> None:
@@ -244,7 +255,7 @@ class Session:
                 try:
                     await hook(ws)
                 except Exception:
-                    logger.exception("on_disconnect hook %r raised", hook)
+                    log(ws, logging.ERROR, "on_disconnect hook %r raised", hook, exc_info=True)
 
 
 class BadFrames:

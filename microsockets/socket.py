@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 
@@ -35,8 +34,6 @@ class Socket(Connection):
         on_overflow: Callable[[Socket], None],
     ) -> None:
         super().__init__(scope, receive, send)
-        self.id = secrets.token_hex(16)
-        """Unique per connection; the socket is in the room of this name from the start."""
         self.event = ""
         self.payload: JSON = ""
         self._emitter = emitter

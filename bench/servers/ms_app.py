@@ -7,6 +7,7 @@ BENCH_CODEC=json (2.x only) makes the app use the stdlib codec even when orjson 
 BENCH_UNLIMITED=1 (2.x only) turns the rate limit off, for one connection that sends far past it.
 BENCH_TYPED=msgspec or pydantic (2.x only) makes echo a typed handler: the payload validated
 into a model, the model emitted back (docs/typing.md).
+BENCH_METRICS=1 (2.x only) turns Prometheus metrics on, served at /metrics.
 """
 
 import os
@@ -20,7 +21,11 @@ if os.environ.get("BENCH_CODEC") == "json":
     options["codec"] = STDLIB
 if os.environ.get("BENCH_UNLIMITED"):
     options["rate_limit"] = None
+if os.environ.get("BENCH_METRICS"):
+    options["metrics"] = True
 app = microsockets.Application(**options)
+if os.environ.get("BENCH_METRICS"):
+    app.http_app = app.metrics_app
 
 
 @app.on("join")

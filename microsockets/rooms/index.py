@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Set
+from collections.abc import Callable, Collection, Mapping, Set
 
 from .base import Member
 
@@ -15,12 +15,17 @@ class RoomIndex:
     caller knows when a room got its first or lost its last local member.
     """
 
-    __slots__ = ("_connections", "_memberships", "_rooms")
+    __slots__ = ("_connections", "_delivered", "_memberships", "_rooms")
 
     def __init__(self) -> None:
         self._connections: dict[str, Member] = {}
         self._rooms: dict[str, dict[str, Member]] = {}
         self._memberships: dict[str, set[str]] = {}
+        self._delivered: Callable[[int], None] | None = None
+
+    def observe(self, delivered: Callable[[int], None]) -> None:
+        """Call `delivered(recipients)` after each delivery (metrics count them this way)."""
+        self._delivered = delivered
 
     def add(self, member: Member) -> None:
         """Register a connection; it is in the room named by its id from now on."""
@@ -71,6 +76,8 @@ class RoomIndex:
         for member in tuple(targets.values()):  # identity, not ids: no attribute read per member
             if member is not skipped:
                 member.send_frame(frame)
+        if self._delivered is not None:  # one test per delivery, not per member
+            self._delivered(len(targets) - (skipped is not None))
 
     # Reading.
 

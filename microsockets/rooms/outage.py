@@ -13,6 +13,7 @@ class Outage:
         self.service = service
         self.dropped = 0
         """Publications lost since the outage started (or since the last one ended)."""
+        self._dropped_before = 0
         self._logger = logger
         self._down: set[str] = set()
         self._since = 0.0
@@ -22,12 +23,18 @@ class Outage:
         """Whether some link is down."""
         return bool(self._down)
 
+    @property
+    def dropped_total(self) -> int:
+        """Publications lost since the tracker was made, every outage included."""
+        return self._dropped_before + self.dropped
+
     def is_down(self, link: str) -> bool:
         return link in self._down
 
     def failed(self, link: str, exc: BaseException) -> None:
         if not self._down:
             self._since = time.monotonic()
+            self._dropped_before += self.dropped
             self.dropped = 0
             self._logger.warning(
                 "%s %s link failed (%s: %s); local delivery continues, reconnecting with back-off",

@@ -42,6 +42,16 @@ class Transport(ABC):
     def available(self) -> bool:
         """Whether the back-end is reachable right now."""
 
+    @property
+    def pending(self) -> int:
+        """Publications queued and not yet handed to the back-end (metrics read it)."""
+        return 0
+
+    @property
+    def dropped(self) -> int:
+        """Publications lost since the transport was made (metrics read it)."""
+        return 0
+
     @abstractmethod
     async def start(self, node: LocalNode) -> None:
         """Connect, and from now on hand `node` what is published to its rooms."""

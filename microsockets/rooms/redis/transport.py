@@ -50,7 +50,7 @@ class RedisTransport(Transport):
         self._redis: Redis | None = None
         self._node: LocalNode | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        outage = Outage("Redis", logger)
+        outage = self._outage = Outage("Redis", logger)
         self.publisher = Publisher(
             outage,
             logger,
@@ -91,6 +91,14 @@ class RedisTransport(Transport):
     @property
     def available(self) -> bool:
         return self.commands_up and self.pubsub_up
+
+    @property
+    def pending(self) -> int:
+        return self.publisher.pending
+
+    @property
+    def dropped(self) -> int:
+        return self._outage.dropped_total
 
     async def start(self, node: LocalNode) -> None:
         """Connect and start the background tasks; waits `operation_timeout` at most.
