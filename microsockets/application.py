@@ -61,6 +61,8 @@ class Application(Emitter):
         rate_limit: float | None = Limits.rate_limit,
         rate_burst: float | None = None,
         handler_timeout: float | None = Limits.handler_timeout,
+        recovery_window: float | None = Limits.recovery_window,
+        recovery_max_messages: int = Limits.recovery_max_messages,
         codec: Codec = DEFAULT,
     ) -> None:
         if isinstance(event_router, type):  # 1.0.0 took classes
@@ -84,6 +86,8 @@ class Application(Emitter):
             rate_limit=rate_limit,
             rate_burst=rate_burst,
             handler_timeout=handler_timeout,
+            recovery_window=recovery_window,
+            recovery_max_messages=recovery_max_messages,
         )
         """Every limit (docs/security.md), from the keyword arguments."""
         self.protocol = Protocol(
@@ -132,7 +136,11 @@ class Application(Emitter):
     async def publish_frame(
         self, frame: str, to: Collection[str] | None = None, skip: str | None = None
     ) -> None:
-        """Send an encoded frame through the room manager (`broadcast` and `emit` encode)."""
+        """Send an encoded frame through the room manager (`broadcast` and `emit` encode);
+        with recovery on it is logged first, and carries its offset."""
+        recovery = self.session.recovery
+        if recovery is not None:
+            frame = recovery.publish(frame, to, skip)
         await self.room_manager.broadcast(frame, to, skip)
 
     def sockets(self) -> list[Socket]:
@@ -186,6 +194,9 @@ class Application(Emitter):
         self._signals.uninstall()
         for task in await self._say_goodbye(SHUTDOWN_GRACE):
             task.cancel()
+        if self.session.recovery is not None:  # nobody can resume them once we are gone
+            self.session.recovery.end_all()
+            await self.session.recovery.drain()
         try:
             for hook in self.hooks.on_shutdown:
                 await hook()

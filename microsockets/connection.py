@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 from websockets.datastructures import Headers
 
-from .codes import CloseCode
+from .codes import REFUSED, CloseCode
 from .datastructures import QueryParams
 from .exceptions import WebSocketStateError, connection_closed
 from .paths import route_path
@@ -162,6 +162,12 @@ class Connection:
             await self._send({"type": "websocket.http.response.body", "body": body})
         else:
             await self._send({"type": "websocket.close", "code": 1008, "reason": reason})
+
+    async def refuse(self, status: int, reason: str) -> None:
+        """Refuse the handshake so that a browser can read why: accept, then close at once
+        with 4000 + status (for clients that sent `ms_v=2`; browsers hide HTTP statuses)."""
+        await self.accept()
+        await self._send_close(REFUSED + status, reason[:120], GOODBYE_WAIT)
 
     def _start_closing(self, code: int, reason: str) -> bool:
         """Enter CLOSING with this code, unless a close already started; whether it did."""

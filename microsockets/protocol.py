@@ -20,6 +20,7 @@ __all__ = [
     "PING",
     "PONG",
     "RESERVED_PREFIX",
+    "SESSION",
     "Frame",
     "Protocol",
     "check_event_name",
@@ -31,6 +32,8 @@ ACK = "ms:ack"
 ERROR = "ms:error"
 PING = "ms:ping"
 PONG = "ms:pong"
+SESSION = "ms:session"
+"""The first frame to a client that sent `ms_v=2`: its id, resume token, and whether it resumed."""
 MAX_ID = 2**53 - 1
 """The largest acknowledgement id: the largest integer a JavaScript number holds exactly."""
 

@@ -68,10 +68,23 @@ class Registry(Mapping[str, Socket]):
             self._raw[id(connection)] = registration
         return registration
 
+    def renamed(self, registration: Registration, previous_id: str) -> None:
+        """An event connection took another id (it resumed a session): file it under that."""
+        if self._events.get(previous_id) is registration:
+            del self._events[previous_id]
+        connection = registration.connection
+        assert isinstance(connection, Socket)
+        self._events[connection.id] = registration
+
+    def registration(self, connection_id: str) -> Registration | None:
+        """The entry of an open event connection, or None."""
+        return self._events.get(connection_id)
+
     def remove(self, registration: Registration) -> None:
         connection = registration.connection
         if isinstance(connection, Socket):
-            self._events.pop(connection.id, None)
+            if self._events.get(connection.id) is registration:
+                del self._events[connection.id]
         else:
             self._raw.pop(id(connection), None)
 

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from .codes import CloseCode
+from .codes import SESSION_RESUMED, CloseCode
 from .connection import Connection
 from .events import EventRouter
 from .exceptions import LimitExceeded, ProtocolError, Reject
 from .hooks import Hooks
 from .limits import Limits
-from .protocol import ACK, PING, PONG, Protocol
+from .protocol import ACK, PING, PONG, SESSION, Protocol
 from .ratelimit import RateLimit
+from .recovery.store import Claim, SessionStore
 from .registry import Registration, Registry
 from .rooms import BaseRoomManager
 from .socket import Socket, current_socket
@@ -51,6 +53,13 @@ class Session:
         self.registry = registry
         self.refusal = refusal
         self.debug = debug
+        window = limits.recovery_window
+        self.recovery = (
+            None
+            if window is None
+            else SessionStore(window, self.end, max_messages=limits.recovery_max_messages)
+        )
+        """The sessions kept for reconnects, and their log (None: recovery is off)."""
         timeout = limits.handler_timeout
         self.watchdog = None if timeout is None else Watchdog(timeout, registry)
 
@@ -62,11 +71,17 @@ class Session:
         """
         registration = self.registry.add(ws)
         try:
+            store = self.recovery
+            claim = None if store is None else Claim.of(ws)
+            ws.resumed = claim is not None and store is not None and store.holder(claim) is not None
             if not await self._admit(ws):
                 return
+            missed = await self._resume(ws, claim, registration)
             await self.rooms.connect(ws)
-            for room in ws.rooms - {ws.id}:  # joined by an on_connect hook, before the manager
+            for room in ws.rooms - {ws.id}:  # joined by an on_connect hook, or resumed
                 await self.rooms.join(ws, room)
+            for frame in missed:  # before any live frame: the joins above did not yield
+                ws.send_frame(frame)
             current_socket.set(ws)
             if self.watchdog is not None:
                 self.watchdog.start()
@@ -82,6 +97,40 @@ class Session:
         finally:
             self.registry.remove(registration)
 
+    async def _resume(
+        self, ws: Socket, claim: Claim | None, registration: Registration
+    ) -> list[str]:
+        """Take over the session a claim names, if it can be recovered whole; then announce
+        the session (`ms:session`) to a client that speaks `ms_v=2`. The frames it missed."""
+        store, resumed = self.recovery, None
+        if store is not None and claim is not None:
+            holder = store.holder(claim)
+            if holder is not None and not holder.closed:  # half-open: it goes first
+                await self._close_holder(holder)
+            resumed = store.take(claim)
+        if resumed is not None:
+            ws.restore(resumed.previous)
+            self.registry.renamed(registration, claim.id if claim else ws.id)
+        else:
+            ws.resumed = False
+        token = None if store is None else store.open(ws)
+        if ws.query_params.get("ms_v") == "2":
+            ws.send_frame(
+                self.protocol.encode(
+                    SESSION, {"id": ws.id, "token": token, "recovered": resumed is not None}
+                )
+            )
+        return [] if resumed is None else resumed.missed
+
+    async def _close_holder(self, holder: Socket) -> None:
+        """Close the connection that still holds a session being resumed, and wait for it."""
+        registration = self.registry.registration(holder.id)
+        if registration is None or registration.connection is not holder:
+            return
+        logger.info("session %s resumed by a new connection: closing its old one", holder.id)
+        self.registry.evict(holder, SESSION_RESUMED, "session resumed by another connection")
+        await asyncio.wait([registration.task])
+
     async def _admit(self, ws: Socket) -> bool:
         """Check origin, capacity and the on_connect hooks, then accept; False if refused."""
         refusal = self.refusal(ws)
@@ -92,17 +141,25 @@ class Session:
                 await hook(ws)
         except Reject as exc:
             logger.info("refused %s from %s: %s", ws.path, ws.client, exc.reason)
-            await ws.reject(exc.status, exc.reason)
+            await self._reject(ws, exc.status, exc.reason)
             return False
         except Exception:
             logger.exception("on_connect hook raised; refusing the handshake with HTTP 500")
-            await ws.reject(500, "internal error")
+            await self._reject(ws, 500, "internal error")
             return False
         try:
             await ws.accept()
         except OSError:  # the client left during on_connect (uvicorn: ClientDisconnected)
             return False
         return True
+
+    async def _reject(self, ws: Socket, status: int, reason: str) -> None:
+        """An HTTP status, or a close code a browser can read when the client sent ms_v=2."""
+        if ws.query_params.get("ms_v") == "2":
+            with contextlib.suppress(OSError):
+                await ws.refuse(status, reason)
+        else:
+            await ws.reject(status, reason)
 
     async def _receive_loop(self, ws: Socket, registration: Registration) -> None:
         """Check each frame, answer pings and bad frames, run the handlers one at a time in order.
@@ -195,16 +252,25 @@ class Session:
         return None if ack_id is None else protocol.encode_error(code, message, ack_id)
 
     async def _cleanup(self, ws: Socket) -> None:
-        """Leave every room, stop sending, then run the on_disconnect hooks, whatever happened."""
+        """Leave every room and stop sending; then end the session (its on_disconnect hooks),
+        unless recovery keeps it for a reconnect."""
         ws.finish()
+        store = self.recovery
         try:
             await self.rooms.disconnect(ws)
         finally:
-            for hook in self.hooks.on_disconnect:
-                try:
-                    await hook(ws)
-                except Exception:
-                    logger.exception("on_disconnect hook %r raised", hook)
+            if store is not None and ws.ended_cleanly:
+                store.close(ws)
+            if store is None or ws.ended_cleanly or not store.detach(ws):
+                await self.end(ws)
+
+    async def end(self, ws: Socket) -> None:
+        """The session ended for good: run the on_disconnect hooks, whatever they raise."""
+        for hook in self.hooks.on_disconnect:
+            try:
+                await hook(ws)
+            except Exception:
+                logger.exception("on_disconnect hook %r raised", hook)
 
 
 def _uncancel(task: asyncio.Task[Any] | None) -> None:

@@ -39,6 +39,10 @@ class Socket(Connection):
         """Unique per connection; the socket is in the room of this name from the start."""
         self.event = ""
         self.payload: JSON = ""
+        self.resumed = False
+        """True when this connection continues a session whose connection was lost (recovery)."""
+        self.ended_by_app = False
+        """True once `close()` was called: the session ends with the connection, no resume."""
         self._emitter = emitter
         self._protocol = emitter.protocol
         self._room_manager = rooms
@@ -101,8 +105,21 @@ class Socket(Connection):
         await self._emitter.broadcast(event, payload, to=to, skip=self.id if skip_self else None)
 
     async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
-        """Close after the frames already queued have been sent."""
+        """Close after the frames already queued have been sent; the session ends for good."""
+        self.ended_by_app = True
         self.start_close(code, reason)
+
+    @property
+    def ended_cleanly(self) -> bool:
+        """Whether the session ends with this connection: closed by `close()` on either side."""
+        return self.ended_by_app or self.close_code == CloseCode.NORMAL_CLOSURE
+
+    def restore(self, previous: Socket) -> None:
+        """Continue the session of a lost connection: take its id, rooms and state."""
+        self.id = previous.id
+        self._joined = set(previous.rooms - {previous.id})
+        self.state = previous.state
+        self.resumed = True
 
     def start_close(self, code: int, reason: str, *, drop_backlog: bool = False) -> bool:
         """Start closing, unless a close already started: after the queued frames, or at
