@@ -58,7 +58,8 @@ async def test_a_cut_client_resumes_with_its_id_rooms_and_every_missed_frame() -
         via = f"ws://127.0.0.1:{await proxy.start()}"
         client = await websockets.connect(f"{via}/?ms_v=2")
         first = await session_of(client)
-        assert first["recovered"] is False and len(first["token"]) >= 40
+        assert first["recovered"] is False
+        assert len(first["token"]) >= 40
         await client.send(json.dumps({"event": "join", "payload": "news", "id": 1}))
         await client.recv()  # the ack: it is in the room
         received: list[int] = []
@@ -75,7 +76,8 @@ async def test_a_cut_client_resumes_with_its_id_rooms_and_every_missed_frame() -
         proxy.restore()
         again = await websockets.connect(resume_url(via, first, offset))
         second = await session_of(again)
-        assert second["recovered"] is True and second["id"] == first["id"]
+        assert second["recovered"] is True
+        assert second["id"] == first["id"]
         assert second["token"] != first["token"]
         await app.broadcast("n", 25, to="news")
         while len(received) < 26:
@@ -92,7 +94,7 @@ async def test_a_cut_client_resumes_with_its_id_rooms_and_every_missed_frame() -
 
 
 async def test_a_spent_guessed_or_foreign_token_starts_a_new_session() -> None:
-    app, ended = recovering_app()
+    app, _ended = recovering_app()
     async with serve(app) as url:
         alice = await websockets.connect(f"{url}/?ms_v=2")
         bob = await websockets.connect(f"{url}/?ms_v=2")
@@ -108,7 +110,8 @@ async def test_a_spent_guessed_or_foreign_token_starts_a_new_session() -> None:
         for attempt in attempts:
             client = await websockets.connect(resume_url(url, attempt, ""))
             outcome = await session_of(client)
-            assert outcome["recovered"] is False and outcome["id"] not in (a["id"], b["id"])
+            assert outcome["recovered"] is False
+            assert outcome["id"] not in (a["id"], b["id"])
             await client.close()
         resumed = await websockets.connect(resume_url(url, a, ""))
         assert (await session_of(resumed))["recovered"] is True
@@ -131,7 +134,8 @@ async def test_past_the_history_bound_the_session_is_not_recovered_and_ends() ->
             await app.broadcast("n", number, to="news")
         again = await websockets.connect(resume_url(url, first, ""))
         second = await session_of(again)
-        assert second["recovered"] is False and second["id"] != first["id"]
+        assert second["recovered"] is False
+        assert second["id"] != first["id"]
         await asyncio.sleep(0.05)
         assert ended == [first["id"]]
         await again.close()
@@ -154,7 +158,7 @@ async def test_past_the_window_the_session_ends_once() -> None:
 
 
 async def test_on_connect_sees_resumed_and_a_refusal_is_a_readable_close_code() -> None:
-    app, ended = recovering_app()
+    app, _ended = recovering_app()
     seen: list[bool] = []
 
     @app.hooks.on_connect
