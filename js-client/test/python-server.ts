@@ -30,6 +30,7 @@ export class PythonServer {
   constructor(
     readonly script: string,
     readonly port: number,
+    readonly env: Record<string, string> = {},
   ) {}
 
   get url(): string {
@@ -45,7 +46,7 @@ export class PythonServer {
     if (this.child !== null) throw new Error("already running");
     const child = spawn(PYTHON, [this.script], {
       cwd: REPO,
-      env: { ...process.env, PORT: String(this.port), PYTHONUNBUFFERED: "1" },
+      env: { ...process.env, ...this.env, PORT: String(this.port), PYTHONUNBUFFERED: "1" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.child = child;
@@ -109,5 +110,52 @@ export class PythonServer {
     } finally {
       socket.destroy();
     }
+  }
+}
+
+/** tests/proxy.py as a child process: a TCP proxy to `port` that the test cuts and restores. */
+export class CutProxy {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly port: number,
+  ) {}
+
+  static async start(port: number): Promise<CutProxy> {
+    const child = spawn(PYTHON, [`${REPO}tests/proxy.py`, String(port)], {
+      cwd: REPO,
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    const orphan = () => child.kill("SIGKILL");
+    process.once("exit", orphan);
+    child.once("exit", () => process.off("exit", orphan));
+    const [line] = (await once(child.stdout!, "data")) as [Buffer];
+    return new CutProxy(child, Number(line.toString().trim()));
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}/`;
+  }
+
+  /** Abort every forwarded connection and refuse new ones until `restore`. */
+  cut(): Promise<void> {
+    return this.command("cut");
+  }
+
+  /** Let connections through again, to `port` if given. */
+  restore(port?: number): Promise<void> {
+    return this.command(port === undefined ? "restore" : `restore ${port}`);
+  }
+
+  async stop(): Promise<void> {
+    const exited = once(this.child, "exit");
+    this.child.stdin?.end();
+    this.child.kill("SIGTERM");
+    await exited;
+  }
+
+  private async command(text: string): Promise<void> {
+    const answered = once(this.child.stdout!, "data");
+    this.child.stdin?.write(`${text}\n`);
+    await answered;
   }
 }
