@@ -139,9 +139,10 @@ class Application(Emitter):
         """Send an encoded frame through the room manager (`broadcast` and `emit` encode);
         with recovery on it is logged first, and carries its offset."""
         recovery = self.session.recovery
-        if recovery is not None:
-            frame = recovery.publish(frame, to, skip)
-        await self.room_manager.broadcast(frame, to, skip)
+        if recovery is None:
+            await self.room_manager.broadcast(frame, to, skip)
+        else:
+            await recovery.publish(frame, to, skip)
 
     def sockets(self) -> list[Socket]:
         """The event connections open in this process."""
@@ -194,9 +195,8 @@ class Application(Emitter):
         self._signals.uninstall()
         for task in await self._say_goodbye(SHUTDOWN_GRACE):
             task.cancel()
-        if self.session.recovery is not None:  # nobody can resume them once we are gone
-            self.session.recovery.end_all()
-            await self.session.recovery.drain()
+        if self.session.recovery is not None:  # the sessions this process keeps end with it
+            await self.session.recovery.end_all()
         try:
             for hook in self.hooks.on_shutdown:
                 await hook()

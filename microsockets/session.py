@@ -18,7 +18,7 @@ from .hooks import Hooks
 from .limits import Limits
 from .protocol import ACK, PING, PONG, SESSION, Protocol
 from .ratelimit import RateLimit
-from .recovery.store import Claim, SessionStore
+from .recovery import Claim
 from .registry import Registration, Registry
 from .rooms import BaseRoomManager
 from .socket import Socket, current_socket
@@ -57,7 +57,7 @@ class Session:
         self.recovery = (
             None
             if window is None
-            else SessionStore(window, self.end, max_messages=limits.recovery_max_messages)
+            else rooms.session_store(window, limits.recovery_max_messages, self.end)
         )
         """The sessions kept for reconnects, and their log (None: recovery is off)."""
         timeout = limits.handler_timeout
@@ -72,8 +72,8 @@ class Session:
         registration = self.registry.add(ws)
         try:
             store = self.recovery
-            claim = None if store is None else Claim.of(ws)
-            ws.resumed = claim is not None and store is not None and store.holder(claim) is not None
+            claim = None if store is None else Claim.of(ws.query_params)
+            ws.resumed = claim is not None and store is not None and await store.valid(claim)
             if not await self._admit(ws):
                 return
             missed = await self._resume(ws, claim, registration)
@@ -103,17 +103,16 @@ class Session:
         """Take over the session a claim names, if it can be recovered whole; then announce
         the session (`ms:session`) to a client that speaks `ms_v=2`. The frames it missed."""
         store, resumed = self.recovery, None
-        if store is not None and claim is not None:
-            holder = store.holder(claim)
-            if holder is not None and not holder.closed:  # half-open: it goes first
-                await self._close_holder(holder)
-            resumed = store.take(claim)
+        if store is not None and claim is not None and ws.resumed:
+            await self._close_holder(claim)
+            resumed = await store.take(claim)
         if resumed is not None:
-            ws.restore(resumed.previous)
-            self.registry.renamed(registration, claim.id if claim else ws.id)
+            fresh_id = ws.id
+            ws.restore(resumed.id, resumed.rooms, resumed.state)
+            self.registry.renamed(registration, fresh_id)
         else:
             ws.resumed = False
-        token = None if store is None else store.open(ws)
+        token = None if store is None else await store.open(ws)
         if ws.query_params.get("ms_v") == "2":
             ws.send_frame(
                 self.protocol.encode(
@@ -122,12 +121,14 @@ class Session:
             )
         return [] if resumed is None else resumed.missed
 
-    async def _close_holder(self, holder: Socket) -> None:
-        """Close the connection that still holds a session being resumed, and wait for it."""
-        registration = self.registry.registration(holder.id)
-        if registration is None or registration.connection is not holder:
+    async def _close_holder(self, claim: Claim) -> None:
+        """Close the connection of this process that still holds a session being resumed
+        (a half-open one), and wait for it to end."""
+        registration = self.registry.registration(claim.id)
+        holder = None if registration is None else registration.connection
+        if registration is None or not isinstance(holder, Socket) or holder.closed:
             return
-        logger.info("session %s resumed by a new connection: closing its old one", holder.id)
+        logger.info("session %s resumed by a new connection: closing its old one", claim.id)
         self.registry.evict(holder, SESSION_RESUMED, "session resumed by another connection")
         await asyncio.wait([registration.task])
 
@@ -260,8 +261,8 @@ class Session:
             await self.rooms.disconnect(ws)
         finally:
             if store is not None and ws.ended_cleanly:
-                store.close(ws)
-            if store is None or ws.ended_cleanly or not store.detach(ws):
+                await store.close(ws)
+            if store is None or ws.ended_cleanly or not await store.detach(ws):
                 await self.end(ws)
 
     async def end(self, ws: Socket) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
+from types import SimpleNamespace
 
 from .codes import CloseCode
 from .connection import Connection, Phase
@@ -114,11 +115,11 @@ class Socket(Connection):
         """Whether the session ends with this connection: closed by `close()` on either side."""
         return self.ended_by_app or self.close_code == CloseCode.NORMAL_CLOSURE
 
-    def restore(self, previous: Socket) -> None:
+    def restore(self, session_id: str, rooms: Iterable[str], state: SimpleNamespace) -> None:
         """Continue the session of a lost connection: take its id, rooms and state."""
-        self.id = previous.id
-        self._joined = set(previous.rooms - {previous.id})
-        self.state = previous.state
+        self.id = session_id
+        self._joined = set(rooms) - {session_id}
+        self.state = state
         self.resumed = True
 
     def start_close(self, code: int, reason: str, *, drop_backlog: bool = False) -> bool:

@@ -1,6 +1,18 @@
 """Session recovery: the log of frames sent to rooms, and the sessions kept across reconnects."""
 
+from .base import Claim, Resumable, Resumed, SessionStore, new_token
+from .local import LocalSessions
 from .log import MemoryLog, with_offset
-from .store import SessionStore
+from .store import MemorySessionStore
 
-__all__ = ["MemoryLog", "SessionStore", "with_offset"]
+__all__ = [
+    "Claim",
+    "LocalSessions",
+    "MemoryLog",
+    "MemorySessionStore",
+    "Resumable",
+    "Resumed",
+    "SessionStore",
+    "new_token",
+    "with_offset",
+]

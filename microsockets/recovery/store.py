@@ -1,173 +1,93 @@
-"""The sessions of one process that a reconnect may resume, under their resume tokens.
-
-A session is in the store from its first connection on: the token it was given goes with
-the live connection, and stays valid for `window` seconds after that connection is lost
-(it is then *detached*). A token is taken once: resuming gives the new connection a new one.
-"""
+"""The memory session store: sessions and their log in this process (one process only)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
-from collections.abc import Callable, Collection, Coroutine
-from typing import Any, NamedTuple
+from collections.abc import Awaitable, Callable, Collection
 
-from ..socket import Socket
+from .base import Claim, OnEnd, Resumable, Resumed, SessionStore, new_token
+from .local import LocalSessions
 from .log import MemoryLog
 
 logger = logging.getLogger("microsockets")
 
-
-class Claim(NamedTuple):
-    """What a client sent to resume: `ms_id`, `ms_token`, `ms_offset`."""
-
-    id: str
-    token: str
-    offset: str
-
-    @classmethod
-    def of(cls, ws: Socket) -> Claim | None:
-        params = ws.query_params
-        token, member = params.get("ms_token"), params.get("ms_id")
-        if not token or not member:
-            return None
-        return cls(member, token, params.get("ms_offset") or "")
+Deliver = Callable[[str, "Collection[str] | None", "str | None"], Awaitable[None]]
 
 
-class Resumed(NamedTuple):
-    """A session taken over: the connection it had, and the frames it missed, in order."""
-
-    previous: Socket
-    missed: list[str]
-
-
-class _Record:
-    __slots__ = ("socket", "start", "timer")
-
-    def __init__(self, socket: Socket, start: int) -> None:
-        self.socket = socket
-        """The live connection, or the lost one kept for the window."""
-        self.start = start
-        """The log's head when the session began: what an empty `ms_offset` means."""
-        self.timer: asyncio.TimerHandle | None = None
-        """Set while detached: the end of the window."""
-
-
-class SessionStore:
-    """Sessions by resume token, the log they recover from, and the end of their windows."""
+class MemorySessionStore(SessionStore):
+    """A session is kept from its first connection on; the token it was given stays valid
+    `window` seconds after that connection is lost, and is taken once."""
 
     def __init__(
         self,
+        deliver: Deliver,
         window: float,
-        on_end: Callable[[Socket], Coroutine[Any, Any, None]],
-        *,
         max_messages: int,
+        on_end: OnEnd,
         log: MemoryLog | None = None,
     ) -> None:
         self.window = window
         self.max_messages = max_messages
         self.log = log or MemoryLog(window)
-        self._on_end = on_end
-        self._sessions: dict[str, _Record] = {}
-        self._tokens: dict[str, str] = {}  # session id -> its current token
-        self._ending: set[asyncio.Task[None]] = set()
+        self.sessions = LocalSessions(window, on_end)
+        """This process's sessions: `len(sessions)`, `sessions.detached`."""
+        self._deliver = deliver
+        self._starts: dict[str, int] = {}  # token -> the log head when the session began
 
-    def __len__(self) -> int:
-        return len(self._sessions)
+    async def publish(self, frame: str, to: Collection[str] | None, skip: str | None) -> None:
+        logged = self.log.append(frame, to, skip, asyncio.get_running_loop().time())
+        await self._deliver(logged, to, skip)
 
-    @property
-    def detached(self) -> int:
-        """Sessions whose connection is lost and whose window is running."""
-        return sum(record.timer is not None for record in self._sessions.values())
+    async def valid(self, claim: Claim) -> bool:
+        ws = self.sessions.get(claim.token)
+        return ws is not None and claim.names(ws.id)
 
-    def publish(self, frame: str, to: Collection[str] | None, skip: str | None) -> str:
-        """Log a frame sent to rooms; the frame to deliver, its offset in it."""
-        return self.log.append(frame, to, skip, asyncio.get_running_loop().time())
-
-    def holder(self, claim: Claim) -> Socket | None:
-        """The connection (live or lost) of the session a claim names, if the claim is good."""
-        record = self._sessions.get(claim.token)
-        if record is None or not secrets.compare_digest(record.socket.id, claim.id):
-            return None
-        return record.socket
-
-    def open(self, ws: Socket) -> str:
-        """Keep a connection's session under a fresh token; the token."""
-        token = secrets.token_urlsafe(32)
-        self._sessions[token] = _Record(ws, self.log.head)
-        self._tokens[ws.id] = token
+    async def open(self, ws: Resumable) -> str:
+        token = new_token()
+        self.sessions.add(token, ws)
+        self._starts[token] = self.log.head
         return token
 
-    def take(self, claim: Claim) -> Resumed | None:
-        """Take a detached session for a new connection, if everything it missed is in the log.
-
-        The token is spent either way; a session that cannot be recovered ends now.
-        """
-        record = self._sessions.get(claim.token)
-        if record is None or record.timer is None or record.socket.id != claim.id:
+    async def take(self, claim: Claim) -> Resumed | None:
+        sessions = self.sessions
+        previous = sessions.get(claim.token)
+        if previous is None or not sessions.lost(claim.token) or not claim.names(previous.id):
             return None
-        self._forget(claim.token, record)
-        previous = record.socket
+        sessions.pop(claim.token)
+        start = self._starts.pop(claim.token)
+        offset = start if claim.offset == "" else _parse(claim.offset)
         missed = None
-        offset = record.start if claim.offset == "" else _parse(claim.offset)
         if offset is not None:
             missed = self.log.since(offset, previous.rooms, previous.id, self.max_messages)
         if missed is None:
-            logger.info("session %s not recovered: its history is gone", previous.id)
-            self._end(previous)
+            logger.info("session %s not recovered: what it missed is no longer kept", previous.id)
+            sessions.end(previous)
             return None
-        return Resumed(previous, missed)
+        return Resumed(previous.id, previous.rooms, previous.state, missed)
 
-    def detach(self, ws: Socket) -> bool:
-        """The connection is lost: keep its session for the window; False if it has none."""
-        token = self._tokens.get(ws.id)
-        record = None if token is None else self._sessions.get(token)
-        if token is None or record is None or record.socket is not ws:
+    async def detach(self, ws: Resumable) -> bool:
+        token = self.sessions.token_of(ws)
+        if token is None:
             return False
         loop = asyncio.get_running_loop()
-        record.timer = loop.call_later(self.window, self._expire, token)
+        self.sessions.detach(token, loop.call_later(self.window, self._expire, token))
         return True
 
-    def close(self, ws: Socket) -> None:
-        """The session ended for good (a clean close): its token is void."""
-        token = self._tokens.get(ws.id)
-        record = None if token is None else self._sessions.get(token)
-        if token is not None and record is not None and record.socket is ws:
-            self._forget(token, record)
+    async def close(self, ws: Resumable) -> None:
+        token = self.sessions.token_of(ws)
+        if token is not None:
+            self.sessions.pop(token)
+            self._starts.pop(token, None)
 
-    def end_all(self) -> None:
-        """Shutdown: every detached session ends now."""
-        for token, record in list(self._sessions.items()):
-            if record.timer is not None:
-                self._forget(token, record)
-                self._end(record.socket)
-
-    async def drain(self) -> None:
-        """Wait for the on_disconnect hooks of ended sessions."""
-        if self._ending:
-            await asyncio.gather(*self._ending, return_exceptions=True)
+    async def end_all(self) -> None:
+        await self.sessions.end_all()
+        self._starts.clear()
 
     def _expire(self, token: str) -> None:
-        record = self._sessions.get(token)
-        if record is None:
-            return
-        self._forget(token, record)
+        self._starts.pop(token, None)
+        self.sessions.expire(token)
         self.log.trim(asyncio.get_running_loop().time())
-        self._end(record.socket)
-
-    def _forget(self, token: str, record: _Record) -> None:
-        del self._sessions[token]
-        if self._tokens.get(record.socket.id) == token:
-            del self._tokens[record.socket.id]
-        if record.timer is not None:
-            record.timer.cancel()
-            record.timer = None
-
-    def _end(self, ws: Socket) -> None:
-        task = asyncio.get_running_loop().create_task(self._on_end(ws))
-        self._ending.add(task)
-        task.add_done_callback(self._ending.discard)
 
 
 def _parse(offset: str) -> int | None:
