@@ -18,7 +18,7 @@ from .hooks import Hooks
 from .limits import Limits
 from .protocol import ACK, PING, PONG, SESSION, Protocol
 from .ratelimit import RateLimit
-from .recovery import Claim
+from .recovery import Claim, Resumed, offset_key, offset_of
 from .registry import Registration, Registry
 from .rooms import BaseRoomManager
 from .socket import Socket, current_socket
@@ -76,12 +76,13 @@ class Session:
             ws.resumed = claim is not None and store is not None and await store.valid(claim)
             if not await self._admit(ws):
                 return
-            missed = await self._resume(ws, claim, registration)
+            resumed = await self._resume(ws, claim, registration)
+            held = None if resumed is None else ws.hold()
             await self.rooms.connect(ws)
             for room in ws.rooms - {ws.id}:  # joined by an on_connect hook, or resumed
                 await self.rooms.join(ws, room)
-            for frame in missed:  # before any live frame: the joins above did not yield
-                ws.send_frame(frame)
+            if resumed is not None and held is not None:
+                await self._replay(ws, resumed, held)
             current_socket.set(ws)
             if self.watchdog is not None:
                 self.watchdog.start()
@@ -99,9 +100,9 @@ class Session:
 
     async def _resume(
         self, ws: Socket, claim: Claim | None, registration: Registration
-    ) -> list[str]:
+    ) -> Resumed | None:
         """Take over the session a claim names, if it can be recovered whole; then announce
-        the session (`ms:session`) to a client that speaks `ms_v=2`. The frames it missed."""
+        the session (`ms:session`) to a client that speaks `ms_v=2`."""
         store, resumed = self.recovery, None
         if store is not None and claim is not None and ws.resumed:
             await self._close_holder(claim)
@@ -119,7 +120,22 @@ class Session:
                     SESSION, {"id": ws.id, "token": token, "recovered": resumed is not None}
                 )
             )
-        return [] if resumed is None else resumed.missed
+        return resumed
+
+    async def _replay(self, ws: Socket, resumed: Resumed, held: list[str]) -> None:
+        """Send what the session missed, then the frames delivered while it joined its
+        rooms, each once: those the log also gave are left out by their offset."""
+        assert self.recovery is not None
+        missed = resumed.missed + await self.recovery.catch_up(resumed)
+        last = offset_of(missed[-1]) if missed else resumed.last
+        newest = offset_key(last or "0")
+        ws.release()
+        for frame in missed:
+            ws.send_frame(frame)
+        for frame in held:
+            offset = offset_of(frame)
+            if offset is None or offset_key(offset) > newest:
+                ws.send_frame(frame)
 
     async def _close_holder(self, claim: Claim) -> None:
         """Close the connection of this process that still holds a session being resumed

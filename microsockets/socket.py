@@ -51,7 +51,7 @@ class Socket(Connection):
         self._on_overflow = on_overflow
         self._joined: set[str] | None = None  # made on the first join
         self._outbox = Outbox(self._send, limits.send_queue_limit, self._overflowed)
-        self.send_frame = self._outbox.put
+        self.send_frame: Callable[[str], None] = self._outbox.put
         """Queue an encoded frame to this client (the room managers' delivery path)."""
 
     @property
@@ -114,6 +114,17 @@ class Socket(Connection):
     def ended_cleanly(self) -> bool:
         """Whether the session ends with this connection: closed by `close()` on either side."""
         return self.ended_by_app or self.close_code == CloseCode.NORMAL_CLOSURE
+
+    def hold(self) -> list[str]:
+        """Keep the frames delivered to this connection aside, until `release` (a resumed
+        session sends what it missed first)."""
+        held: list[str] = []
+        self.send_frame = held.append
+        return held
+
+    def release(self) -> None:
+        """Queue frames to the client again (after `hold`)."""
+        self.send_frame = self._outbox.put
 
     def restore(self, session_id: str, rooms: Iterable[str], state: SimpleNamespace) -> None:
         """Continue the session of a lost connection: take its id, rooms and state."""

@@ -2,7 +2,7 @@
 
 from .base import Claim, Resumable, Resumed, SessionStore, new_token
 from .local import LocalSessions
-from .log import MemoryLog, with_offset
+from .log import MemoryLog, offset_key, offset_of, with_offset
 from .store import MemorySessionStore
 
 __all__ = [
@@ -14,5 +14,7 @@ __all__ = [
     "Resumed",
     "SessionStore",
     "new_token",
+    "offset_key",
+    "offset_of",
     "with_offset",
 ]

@@ -49,12 +49,14 @@ class Claim(NamedTuple):
 
 
 class Resumed(NamedTuple):
-    """A session taken over: its id, rooms and state, and the frames it missed, in order."""
+    """A session taken over: its id, rooms and state, the frames it missed in order, and the
+    offset of the last frame read from the log for it."""
 
     id: str
     rooms: frozenset[str]
     state: SimpleNamespace
     missed: list[str]
+    last: str
 
 
 def new_token() -> str:
@@ -84,6 +86,11 @@ class SessionStore(ABC):
     async def take(self, claim: Claim) -> Resumed | None:
         """Spend the token; the session if everything it missed is in the log, else None
         (and the session ends)."""
+
+    async def catch_up(self, resumed: Resumed) -> list[str]:
+        """Frames logged for the session after `resumed.last`, until now: a store whose log
+        is read while the resumed connection joins its rooms finds the rest here."""
+        return []
 
     @abstractmethod
     async def detach(self, ws: Resumable) -> bool:

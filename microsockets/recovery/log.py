@@ -85,3 +85,17 @@ class MemoryLog:
                 if len(missed) > limit:
                     return None
         return missed
+
+
+def offset_of(frame: str) -> str | None:
+    """The offset a logged frame carries (its `"o"`), or None for a frame without one."""
+    if not frame.endswith('"}'):
+        return None
+    head, found, offset = frame[:-2].rpartition(',"o":"')
+    return offset if found and head else None
+
+
+def offset_key(offset: str) -> tuple[int, int]:
+    """An offset made comparable: a counter (memory) or a stream id `ms-seq` (Redis)."""
+    first, _, second = offset.partition("-")
+    return int(first), int(second or 0)

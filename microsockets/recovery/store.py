@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Collection
 
 from .base import Claim, OnEnd, Resumable, Resumed, SessionStore, new_token
 from .local import LocalSessions
-from .log import MemoryLog
+from .log import MemoryLog, offset_of
 
 logger = logging.getLogger("microsockets")
 
@@ -64,7 +64,8 @@ class MemorySessionStore(SessionStore):
             logger.info("session %s not recovered: what it missed is no longer kept", previous.id)
             sessions.end(previous)
             return None
-        return Resumed(previous.id, previous.rooms, previous.state, missed)
+        last = offset_of(missed[-1]) if missed else None
+        return Resumed(previous.id, previous.rooms, previous.state, missed, last or str(offset))
 
     async def detach(self, ws: Resumable) -> bool:
         token = self.sessions.token_of(ws)

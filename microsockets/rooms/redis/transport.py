@@ -92,6 +92,16 @@ class RedisTransport(Transport):
     def available(self) -> bool:
         return self.commands_up and self.pubsub_up
 
+    @property
+    def client(self) -> Redis | None:
+        """The command client while started (recovery's stream and sessions use it)."""
+        return self._redis
+
+    @property
+    def names(self) -> _Names:
+        """The key and channel names under this transport's prefix."""
+        return self._names
+
     async def start(self, node: LocalNode) -> None:
         """Connect and start the background tasks; waits `operation_timeout` at most.
 
