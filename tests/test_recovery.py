@@ -186,3 +186,47 @@ async def test_on_connect_sees_resumed_and_a_refusal_is_a_readable_close_code() 
         with pytest.raises(websockets.InvalidStatus):  # without ms_v=2: the HTTP status
             await websockets.connect(f"{url}/?ticket=bad")
         await again.close()
+
+
+pytest_plugins = ["tests.redis_server"]
+
+
+async def test_with_redis_a_session_lost_on_one_process_resumes_on_another(
+    redis_server: Any, prefix: str
+) -> None:
+    from microsockets.rooms.redis import RedisRoomManager
+
+    def node() -> tuple[Application, list[str]]:
+        manager = RedisRoomManager(redis_server.url, channel_prefix=prefix)
+        return recovering_app(room_manager=manager)
+
+    (first_app, ended), (second_app, _) = node(), node()
+    async with serve(first_app) as first_url, serve(second_app) as second_url:
+        client = await websockets.connect(f"{first_url}/?ms_v=2")
+        first = await session_of(client)
+        await client.send(json.dumps({"event": "join", "payload": "news", "id": 1}))
+        await client.recv()
+        received: list[int] = []
+        offset = ""
+        for number in range(3):
+            await second_app.broadcast("n", number, to="news")
+            frame = json.loads(await client.recv())
+            received.append(frame["payload"])
+            offset = frame["o"]
+        client.transport.abort()
+        for _ in range(100):
+            if first_app.session.recovery and len(first_app.connections) == 0:
+                break
+            await asyncio.sleep(0.01)
+        for number in range(3, 10):
+            await second_app.broadcast("n", number, to="news")
+        again = await websockets.connect(resume_url(second_url, first, offset))
+        second = await session_of(again)
+        assert second["recovered"] is True
+        assert second["id"] == first["id"]
+        await first_app.broadcast("n", 10, to="news")
+        while len(received) < 11:
+            received.append(json.loads(await again.recv())["payload"])
+        assert received == list(range(11))
+        await again.close()
+    assert ended == []  # the first process saw it resumed elsewhere: no on_disconnect there

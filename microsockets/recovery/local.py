@@ -4,6 +4,8 @@ timer, and the on_disconnect hooks of those that end. Each store builds on it.""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 from .base import OnEnd, Resumable
 
@@ -69,7 +71,15 @@ class LocalSessions:
 
     def end(self, ws: Resumable) -> None:
         """Run the session's on_disconnect hooks in a task of their own."""
-        task = asyncio.get_running_loop().create_task(self._on_end(ws))
+        self.track(self._on_end(ws))
+
+    async def end_now(self, ws: Resumable) -> None:
+        """Run the session's on_disconnect hooks, in this task."""
+        await self._on_end(ws)
+
+    def track(self, ending: Coroutine[Any, Any, None]) -> None:
+        """Run a coroutine that ends sessions in a task that `end_all` waits for."""
+        task = asyncio.get_running_loop().create_task(ending)
         self._ending.add(task)
         task.add_done_callback(self._ending.discard)
 

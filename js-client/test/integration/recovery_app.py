@@ -2,7 +2,7 @@
 tickets, and counters the tests read (handshakes seen, sessions ended).
 
 Run by test/python-server.ts as `python recovery_app.py` with PORT set; RECOVERY_WINDOW and
-RECOVERY_MAX_MESSAGES tune recovery.
+RECOVERY_MAX_MESSAGES tune recovery; with REDIS_URL set it uses RedisRoomManager there.
 """
 
 from __future__ import annotations
@@ -14,8 +14,11 @@ from typing import Any
 import uvicorn
 
 import microsockets
+from microsockets.rooms.redis import RedisRoomManager
 
+redis_url = os.environ.get("REDIS_URL")
 app = microsockets.Application(
+    room_manager=None if redis_url is None else RedisRoomManager(redis_url),
     recovery_window=float(os.environ.get("RECOVERY_WINDOW", "30")),
     recovery_max_messages=int(os.environ.get("RECOVERY_MAX_MESSAGES", "1000")),
 )
@@ -70,7 +73,7 @@ async def publish(ws: microsockets.Socket) -> None:
 
 @app.on("stats")
 async def stats(ws: microsockets.Socket) -> dict[str, Any]:
-    return {"handshakes": handshakes, "ended": ended}
+    return {"handshakes": handshakes, "ended": ended, "pid": os.getpid()}
 
 
 if __name__ == "__main__":
