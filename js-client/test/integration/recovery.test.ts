@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import WebSocket from "ws";
 import MicroSocket, { type MicroSocketCloseEvent, type MicroSocketOptions } from "../../src/index.js";
-import { CutProxy, PythonServer, freePort } from "../python-server.js";
+import { CutProxy, PythonServer, RedisProcess, freePort } from "../python-server.js";
 
 const TIMEOUT = { timeout: 60_000 };
 const APP = "js-client/test/integration/recovery_app.py";
@@ -189,4 +189,53 @@ describe("credentials on reconnect", () => {
     await sleep(500);
     assert.equal((await stats(roomy)).handshakes.filter((h) => h.ticket === ticket).length, 2);
   });
+});
+
+describe("recovery across processes with Redis", () => {
+  let redis: RedisProcess;
+  let nodes: PythonServer[] = [];
+  before(async () => {
+    redis = await RedisProcess.start();
+    nodes = await Promise.all([freePort(), freePort()]).then((ports) =>
+      ports.map((port) => new PythonServer(APP, port, { REDIS_URL: redis.url })),
+    );
+    await Promise.all(nodes.map((node) => node.start()));
+  });
+  after(async () => {
+    await Promise.all(nodes.map((node) => node.stop()));
+    await redis.stop();
+  });
+
+  test(
+    "kill -9 of the process holding the client: the other process resumes it, every number once",
+    TIMEOUT,
+    async () => {
+      const [holder, other] = nodes as [PythonServer, PythonServer];
+      const proxy = await proxyTo(holder);
+      const subscriber = client(proxy.url);
+      const numbers: number[] = [];
+      subscriber.on<number>("n", (n) => numbers.push(n));
+      await nextOpen(subscriber);
+      const firstId = subscriber.id;
+      await subscriber.request("join", "numbers");
+      const publisher = client(other.url); // publishes from the process that survives
+      await nextOpen(publisher);
+      const count = 200;
+      publisher.send("publish", { room: "numbers", count, every: 20 });
+      await until(() => numbers.length >= 5, "the first numbers");
+      const reopened = nextOpen(subscriber);
+      await proxy.cut();
+      await holder.stop("SIGKILL");
+      await sleep(2000);
+      await proxy.restore(other.port);
+      await reopened;
+      assert.equal(subscriber.recovered, true);
+      assert.equal(subscriber.id, firstId);
+      await until(() => numbers.length >= count, "every number");
+      await sleep(200);
+      assert.deepEqual(numbers, [...Array(count).keys()]);
+      const whoami = await subscriber.request<{ id: string; rooms: string[] }>("whoami");
+      assert.deepEqual([whoami.id, whoami.rooms], [firstId, ["numbers"]]);
+    },
+  );
 });
