@@ -52,6 +52,8 @@ class Connection:
         self.close_code: int | None = None
         """Why the connection ended: the first close started, by either side, wins."""
         self.close_reason = ""
+        self.client_close_code: int | None = None
+        """The close code the client sent when it closed first (None: it did not)."""
 
     @cached_property
     def state(self) -> SimpleNamespace:
@@ -210,7 +212,10 @@ class Connection:
 
     def _closed_by_peer(self, message: Message) -> None:
         """Record a `websocket.disconnect` message."""
-        self._ended(message.get("code", 1005), message.get("reason") or "")
+        code = message.get("code", 1005)
+        if self.phase is Phase.OPEN:
+            self.client_close_code = code
+        self._ended(code, message.get("reason") or "")
 
     def _check_open(self, action: str) -> None:
         if self.phase is Phase.CONNECTING:

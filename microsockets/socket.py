@@ -112,8 +112,9 @@ class Socket(Connection):
 
     @property
     def ended_cleanly(self) -> bool:
-        """Whether the session ends with this connection: closed by `close()` on either side."""
-        return self.ended_by_app or self.close_code == CloseCode.NORMAL_CLOSURE
+        """Whether the session ends with this connection: closed by `ws.close()`, or by the
+        client on purpose (1000: `socket.close()`; 1001: the page went away)."""
+        return self.ended_by_app or self.client_close_code in (1000, 1001)
 
     def hold(self) -> list[str]:
         """Keep the frames delivered to this connection aside, until `release` (a resumed

@@ -131,9 +131,12 @@ class StreamLog:
         timeout = self.transport.operation_timeout
         if redis is None:
             return None
-        info = await _within(redis.xinfo_stream(self._key), timeout)
-        deleted = _text(info.get("max-deleted-entry-id", b"0-0"))
-        if offset_key(offset) < offset_key(deleted):
+        info: Any = await _within(redis.xinfo_stream(self._key), timeout)
+        deleted = info.get("max-deleted-entry-id")
+        if deleted is None:  # Redis 6.2: a gap reaching past the oldest entry counts as lost
+            first = info.get("first-entry")
+            deleted = "0-0" if not first else _older(_text(first[0]))
+        if offset_key(offset) < offset_key(_text(deleted)):
             return None
         missed: list[str] = []
         start, last = f"({offset}", offset
@@ -328,6 +331,12 @@ class RedisSessionStore(SessionStore):
                 pipe.expire(self._names.session(token), _seconds(self.window))
             with contextlib.suppress(*_REDIS_ERRORS):
                 await _within(pipe.execute(), self.transport.operation_timeout)
+
+
+def _older(entry_id: str) -> str:
+    """The id just before an entry's, as a lower bound of what may have been trimmed."""
+    ms, seq = offset_key(entry_id)
+    return f"{ms}-{seq - 1}" if seq else f"{ms - 1}-{2**63}"
 
 
 def _seconds(window: float) -> int:
