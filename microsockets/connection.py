@@ -210,6 +210,12 @@ class Connection:
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
 
+    def _forget_transport(self) -> None:
+        """Let go of the server's connection objects: this one is over, and a session that
+        recovery keeps for a reconnect should not keep the server's buffers alive too."""
+        self._receive = _no_receive
+        self._send = _no_send
+
     def _closed_by_peer(self, message: Message) -> None:
         """Record a `websocket.disconnect` message."""
         code = message.get("code", 1005)
@@ -225,3 +231,11 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path!r} {self.phase.value}>"
+
+
+async def _no_receive() -> Message:
+    return {"type": "websocket.disconnect", "code": 1006}
+
+
+async def _no_send(message: Message) -> None:
+    raise OSError("the connection is over")

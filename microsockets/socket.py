@@ -150,6 +150,9 @@ class Socket(Connection):
         """The session is over: drop whatever is still queued, stop sending."""
         self._outbox.abandon()
         self._ended()
+        self._outbox.forget()
+        self.send_frame = _drop
+        self._forget_transport()
 
     async def go_away(self) -> None:
         self._outbox.abandon()
@@ -157,3 +160,7 @@ class Socket(Connection):
 
     def _overflowed(self) -> None:
         self._on_overflow(self)
+
+
+def _drop(frame: str) -> None:
+    """Where frames to a connection that is over go."""

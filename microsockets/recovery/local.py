@@ -67,6 +67,8 @@ class LocalSessions:
             timer.cancel()
         if ws is not None and self._tokens.get(ws.id) == token:
             del self._tokens[ws.id]
+        if not self._sockets:  # a dict keeps its table when emptied: give the memory back
+            self._sockets, self._tokens, self._timers = {}, {}, {}
         return ws
 
     def end(self, ws: Resumable) -> None:

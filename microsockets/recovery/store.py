@@ -88,6 +88,8 @@ class MemorySessionStore(SessionStore):
     def _expire(self, token: str) -> None:
         self._starts.pop(token, None)
         self.sessions.expire(token)
+        if not self._starts:  # a dict keeps its table when emptied: give the memory back
+            self._starts = {}
         self.log.trim(asyncio.get_running_loop().time())
 
 
