@@ -131,16 +131,25 @@ def _uvicorn(python: Path, app: str, ws: str, flags: tuple[str, ...]) -> tuple[s
 
 
 def ours(
-    python: Path, source: Path = REPO, ws: str = BEST_WS, codec: str = "", smoke: bool = False
+    python: Path,
+    source: Path = REPO,
+    ws: str = BEST_WS,
+    codec: str = "",
+    smoke: bool = False,
+    recovery: bool = False,
 ) -> Target:
     """microsockets 2.x from `source` (the work tree, or an envs.snapshot of a commit);
-    `codec="json"` forces the stdlib codec."""
+    `codec="json"` forces the stdlib codec, `recovery` turns session recovery on."""
     key, label = "ms2", "microsockets 2.x"
     if ws != BEST_WS:
         key, label = f"ms2-{ws}", f"{label} --ws {ws}"
     if codec:
         key, label = f"ms2-{codec}", f"{label}, stdlib json"
+    if recovery:
+        key, label = "ms2-recovery", f"{label}, recovery_window=30"
     env = {"PYTHONPATH": str(source), **({"BENCH_CODEC": codec} if codec else {})}
+    if recovery:
+        env["BENCH_RECOVERY"] = "30"
     flags = SMOKE_FLAGS if smoke else UVICORN_FLAGS
     return Target(
         key,
@@ -203,6 +212,7 @@ def variants(source: Path = REPO) -> list[Target]:
         dataclasses.replace(ours(ms2, source, ws="wsproto"), scenarios=only),
         dataclasses.replace(ours(ms2, source, ws="websockets"), scenarios=only),
         dataclasses.replace(ours(ms2, source, codec="json"), scenarios=only),
+        dataclasses.replace(ours(ms2, source, recovery=True), scenarios=only),
         floor(),
     ]
 

@@ -5,6 +5,7 @@ publish: broadcast the payload as `msg` to the room `bench`.
 echo: emit the payload back as `echo`.
 BENCH_CODEC=json (2.x only) makes the app use the stdlib codec even when orjson is installed.
 BENCH_UNLIMITED=1 (2.x only) turns the rate limit off, for one connection that sends far past it.
+BENCH_RECOVERY=30 (2.x only) turns session recovery on with a 30 s window.
 """
 
 import os
@@ -18,6 +19,8 @@ if os.environ.get("BENCH_CODEC") == "json":
     options["codec"] = STDLIB
 if os.environ.get("BENCH_UNLIMITED"):
     options["rate_limit"] = None
+if os.environ.get("BENCH_RECOVERY"):  # 2.x only: session recovery on, with this window
+    options["recovery_window"] = float(os.environ["BENCH_RECOVERY"])
 app = microsockets.Application(**options)
 
 
