@@ -100,16 +100,8 @@ export class PythonServer {
     return this.output;
   }
 
-  private async accepting(): Promise<boolean> {
-    const socket = connect(this.port, "127.0.0.1");
-    try {
-      await once(socket, "connect");
-      return true;
-    } catch {
-      return false;
-    } finally {
-      socket.destroy();
-    }
+  private accepting(): Promise<boolean> {
+    return accepting(this.port);
   }
 }
 
@@ -199,6 +191,7 @@ export class RedisProcess {
   }
 }
 
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
 async function accepting(port: number): Promise<boolean> {
   const socket = connect(port, "127.0.0.1");
   try {

@@ -33,7 +33,6 @@ class MemorySessionStore(SessionStore):
         self.sessions = LocalSessions(window, on_end)
         """This process's sessions: `len(sessions)`, `sessions.detached`."""
         self._deliver = deliver
-        self._starts: dict[str, int] = {}  # token -> the log head when the session began
 
     async def publish(self, frame: str, to: Collection[str] | None, skip: str | None) -> None:
         logged = self.log.append(frame, to, skip, asyncio.get_running_loop().time())
@@ -45,8 +44,7 @@ class MemorySessionStore(SessionStore):
 
     async def open(self, ws: Resumable) -> str:
         token = new_token()
-        self.sessions.add(token, ws)
-        self._starts[token] = self.log.head
+        self.sessions.add(token, ws, str(self.log.head))
         return token
 
     async def take(self, claim: Claim) -> Resumed | None:
@@ -54,9 +52,9 @@ class MemorySessionStore(SessionStore):
         previous = sessions.get(claim.token)
         if previous is None or not sessions.lost(claim.token) or not claim.names(previous.id):
             return None
+        start = sessions.start_of(claim.token)
         sessions.pop(claim.token)
-        start = self._starts.pop(claim.token)
-        offset = start if claim.offset == "" else _parse(claim.offset)
+        offset = _parse(claim.offset or start)
         missed = None
         if offset is not None:
             missed = self.log.since(offset, previous.rooms, previous.id, self.max_messages)
@@ -71,25 +69,19 @@ class MemorySessionStore(SessionStore):
         token = self.sessions.token_of(ws)
         if token is None:
             return False
-        loop = asyncio.get_running_loop()
-        self.sessions.detach(token, loop.call_later(self.window, self._expire, token))
+        self.sessions.detach(token, self._expire)
         return True
 
     async def close(self, ws: Resumable) -> None:
         token = self.sessions.token_of(ws)
         if token is not None:
             self.sessions.pop(token)
-            self._starts.pop(token, None)
 
     async def end_all(self) -> None:
         await self.sessions.end_all()
-        self._starts.clear()
 
     def _expire(self, token: str) -> None:
-        self._starts.pop(token, None)
         self.sessions.expire(token)
-        if not self._starts:  # a dict keeps its table when emptied: give the memory back
-            self._starts = {}
         self.log.trim(asyncio.get_running_loop().time())
 
 

@@ -174,7 +174,6 @@ class RedisSessionStore(SessionStore):
         self.sessions = LocalSessions(window, on_end)
         """This process's sessions: `len(sessions)`, `sessions.detached`."""
         self._names = transport.names
-        self._starts: dict[str, str] = {}  # token -> stream id when the session began
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -204,8 +203,7 @@ class RedisSessionStore(SessionStore):
     async def open(self, ws: Resumable) -> str:
         token = new_token()
         start = self.log.cursor or "0-0"
-        self.sessions.add(token, ws)
-        self._starts[token] = start
+        self.sessions.add(token, ws, start)
         await self._save(token, {"id": ws.id, "start": start})
         return token
 
@@ -227,7 +225,6 @@ class RedisSessionStore(SessionStore):
         if record.get("ended"):
             return None
         local = self.sessions.pop(claim.token)  # lost here: this process resumes it
-        self._starts.pop(claim.token, None)
         rooms = record.get("rooms")
         if rooms is None:  # its process died holding it: the rooms it left in Redis
             members = await self._call("smembers", self._names.rooms(claim.id))
@@ -260,12 +257,11 @@ class RedisSessionStore(SessionStore):
             return False
         record = {
             "id": ws.id,
-            "start": self._starts.get(token, "0-0"),
+            "start": self.sessions.start_of(token),
             "rooms": sorted(ws.rooms),
             "state": _jsonable(ws.state),
         }
-        loop = asyncio.get_running_loop()
-        self.sessions.detach(token, loop.call_later(self.window, self._expire, token))
+        self.sessions.detach(token, self._expire)
         await self._save(token, record)
         return True
 
@@ -273,22 +269,16 @@ class RedisSessionStore(SessionStore):
         token = self.sessions.token_of(ws)
         if token is not None:
             self.sessions.pop(token)
-            self._starts.pop(token, None)
             await self._call("delete", self._names.session(token))
 
     async def end_all(self) -> None:
         """Shutdown: the sessions stay in Redis for another process to resume; their
         on_disconnect hooks cannot run here if nobody does (docs/scaling.md)."""
-        for token in self.sessions.tokens():
-            self.sessions.pop(token)
-        for token in list(self._starts):
-            self.sessions.pop(token)
-        self._starts.clear()
+        self.sessions.clear()
         await self.sessions.end_all()
 
     def _expire(self, token: str) -> None:
         """The window ended here: the session ends unless another process took it."""
-        self._starts.pop(token, None)
 
         async def check() -> None:
             ws = self.sessions.pop(token)
