@@ -2,6 +2,10 @@
 
     python example.py          # http://127.0.0.1:8000 (set PORT to change the port)
     uvicorn example:app --ws-max-size 65536   # the same app (the size: max_message_size)
+    REDIS_URL=redis://127.0.0.1:6379/0 python example.py   # rooms and sessions in Redis
+
+Recovery is on: a tab that loses its connection for up to 30 s gets the same session back,
+with the messages it missed (across a restart too, with Redis).
 
 It also serves example.html and the client's browser build (js-client/dist, built by `make js`),
 so a browser needs nothing else. example.html works from disk (file://) too, against this server.
@@ -18,6 +22,7 @@ from urllib.parse import urlsplit
 import uvicorn
 
 import microsockets
+from microsockets.rooms.redis import RedisRoomManager
 from microsockets.types import Receive, Scope, Send
 
 HERE = Path(__file__).resolve().parent
@@ -113,13 +118,20 @@ class Said(TypedDict):
     text: str
 
 
-app = microsockets.Application(allowed_origins=local_origin, http_app=static_files)
+REDIS_URL = os.environ.get("REDIS_URL")
+app = microsockets.Application(
+    allowed_origins=local_origin,
+    http_app=static_files,
+    room_manager=None if REDIS_URL is None else RedisRoomManager(REDIS_URL),
+    recovery_window=30,
+)
 app.event("joined", Joined)
 app.event("user joined", Presence)
 app.event("user left", Presence)
 app.event("message", Said)
 names: dict[str, str] = {}
-"""The name of each connection that joined a room, by connection id (one process, in memory)."""
+"""The name of each connection that joined a room, by connection id (this process's; a resumed
+session brings its name in `ws.state.user`)."""
 
 
 async def members_of(room: str) -> list[str]:
@@ -140,7 +152,7 @@ async def join(ws: microsockets.Socket, data: JoinRequest) -> Answer:
     if not room or not user:
         return {"ok": False, "error": "a name and a room are needed"}
     await leave_room(ws)
-    ws.state.room = room
+    ws.state.room, ws.state.user = room, user
     names[ws.id] = user
     await ws.join(room)
     members = await members_of(room)
@@ -159,7 +171,8 @@ async def message(ws: microsockets.Socket, data: Say) -> Answer:
         return {"ok": False, "error": "join a room first"}
     if not text:
         return {"ok": False, "error": "empty message"}
-    await ws.broadcast("message", {"user": names[ws.id], "text": text}, to=[room], skip_self=False)
+    user = names.setdefault(ws.id, ws.state.user)  # resumed from another process: not known here
+    await ws.broadcast("message", {"user": user, "text": text}, to=[room], skip_self=False)
     return {"ok": True}
 
 

@@ -2,6 +2,7 @@
 
     python bench/redis_fanout.py                 # 1,000 receivers, 100 messages, 3 rounds
     python bench/redis_fanout.py --smoke         # 50 receivers, 20 messages, 1 round
+    python bench/redis_fanout.py --recovery 30   # and both again with recovery_window=30
 
 Two set-ups, the same clients:
 - memory: one uvicorn process with the default MemoryRoomManager holds every receiver;
@@ -71,7 +72,7 @@ def stop(process: subprocess.Popen[Any]) -> None:
 # -- the server (run as `redis_fanout.py serve`) -----------------------------------------------
 
 
-def serve(port: int, redis_url: str | None, prefix: str) -> None:
+def serve(port: int, redis_url: str | None, prefix: str, recovery: float | None) -> None:
     import uvicorn
 
     import microsockets
@@ -81,7 +82,9 @@ def serve(port: int, redis_url: str | None, prefix: str) -> None:
     manager: BaseRoomManager = (
         RedisRoomManager(redis_url, channel_prefix=prefix) if redis_url else MemoryRoomManager()
     )
-    app = microsockets.Application(room_manager=manager, max_connections=None, rate_limit=None)
+    app = microsockets.Application(
+        room_manager=manager, max_connections=None, rate_limit=None, recovery_window=recovery
+    )
 
     @app.on("join")
     async def join(ws: microsockets.Socket) -> str:
@@ -182,7 +185,11 @@ async def send_burst(url: str, round_no: int, messages: int, body: str) -> None:
 
 
 def run_setup(
-    name: str, servers: int, redis_url: str | None, args: argparse.Namespace
+    name: str,
+    servers: int,
+    redis_url: str | None,
+    args: argparse.Namespace,
+    recovery: float | None = None,
 ) -> dict[str, Any]:
     """Start the servers and receivers of one set-up; time `rounds` rounds of fan-out."""
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
@@ -195,6 +202,8 @@ def run_setup(
             argv = [sys.executable, __file__, "serve", "--port", str(port), "--prefix", prefix]
             if redis_url:
                 argv += ["--redis", redis_url]
+            if recovery is not None:
+                argv += ["--recovery", str(recovery)]
             procs.append(subprocess.Popen(argv, cwd=ROOT, env=env))
         for port, proc in zip(ports, procs, strict=True):
             wait_listening(port, proc)
@@ -210,7 +219,7 @@ def run_setup(
             rates.append(args.receivers * args.messages / seconds)
         rate = statistics.median(rates)
         print(
-            f"{name:>6}: {servers} process(es), {args.receivers} receivers, "
+            f"{name:>15}: {servers} process(es), {args.receivers} receivers, "
             f"{args.messages} messages x {args.rounds} rounds: {rate:,.0f} deliveries/s",
             flush=True,
         )
@@ -253,9 +262,12 @@ def main() -> None:
     parser.add_argument("--prefix", default="bench")
     parser.add_argument("--urls")
     parser.add_argument("--count", type=int)
+    parser.add_argument(
+        "--recovery", type=float, help="also run both set-ups with this recovery_window"
+    )
     args = parser.parse_args()
     if args.mode == "serve":
-        serve(args.port, args.redis, args.prefix)
+        serve(args.port, args.redis, args.prefix, args.recovery)
         return
     if args.mode == "receive":
         asyncio.run(receive(args.urls.split(","), args.count, args.messages, args.rounds))
@@ -268,10 +280,19 @@ def main() -> None:
     try:
         memory = run_setup("memory", 1, None, args)
         redis = run_setup("redis", 2, redis_url, args)
+        recovering = {}
+        if args.recovery is not None:
+            for name, servers, url in (("memory", 1, None), ("redis", 2, redis_url)):
+                found = run_setup(f"{name} recovery", servers, url, args, args.recovery)
+                recovering[name] = found
     finally:
         stop(redis_process)
     ratio = redis["deliveries_per_s"] / memory["deliveries_per_s"]
     print(f" ratio: redis/memory = {ratio:.2f}", flush=True)
+    for name, plain in (("memory", memory), ("redis", redis)):
+        if name in recovering:
+            on = recovering[name]["deliveries_per_s"] / plain["deliveries_per_s"]
+            print(f" ratio: {name} recovery on/off = {on:.2f}", flush=True)
     result = {
         "benchmark": "redis_fanout",
         "receivers": args.receivers,
@@ -281,6 +302,7 @@ def main() -> None:
         "memory": memory,
         "redis": redis,
         "ratio": ratio,
+        "recovery": recovering,
     }
     print(json.dumps(result), flush=True)
 

@@ -144,10 +144,11 @@ def ours(
     smoke: bool = False,
     typed: str = "",
     metrics: bool = False,
+    recovery: bool = False,
 ) -> Target:
     """microsockets 2.x from `source` (the work tree, or an envs.snapshot of a commit);
     `codec="json"` forces the stdlib codec; `typed="msgspec"` or "pydantic" types echo;
-    `metrics` turns Prometheus metrics on."""
+    `metrics` turns Prometheus metrics on; `recovery` turns session recovery on."""
     key, label = "ms2", "microsockets 2.x"
     if ws != BEST_WS:
         key, label = f"ms2-{ws}", f"{label} --ws {ws}"
@@ -157,11 +158,14 @@ def ours(
         key, label = f"ms2-{typed}", f"{label}, echo typed ({typed})"
     if metrics:
         key, label = "ms2-metrics", f"{label}, metrics=True"
+    if recovery:
+        key, label = "ms2-recovery", f"{label}, recovery_window=30"
     env = {
         "PYTHONPATH": str(source),
         **({"BENCH_CODEC": codec} if codec else {}),
         **({"BENCH_TYPED": typed} if typed else {}),
         **({"BENCH_METRICS": "1"} if metrics else {}),
+        **({"BENCH_RECOVERY": "30"} if recovery else {}),
     }
     flags = SMOKE_FLAGS if smoke else UVICORN_FLAGS
     return Target(
@@ -228,6 +232,7 @@ def variants(source: Path = REPO) -> list[Target]:
         dataclasses.replace(ours(ms2, source, codec="json"), scenarios=only),
         dataclasses.replace(ours(ms2, source, typed="msgspec"), scenarios=("echo",)),
         dataclasses.replace(ours(ms2, source, typed="pydantic"), scenarios=("echo",)),
+        dataclasses.replace(ours(ms2, source, recovery=True), scenarios=only),
         floor(),
     ]
 

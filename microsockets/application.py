@@ -68,6 +68,8 @@ class Application(Emitter):
         rate_burst: float | None = None,
         byte_rate_limit: float | None = Limits.byte_rate_limit,
         handler_timeout: float | None = Limits.handler_timeout,
+        recovery_window: float | None = Limits.recovery_window,
+        recovery_max_messages: int = Limits.recovery_max_messages,
         codec: Codec = DEFAULT,
         metrics: bool = False,
     ) -> None:
@@ -95,6 +97,8 @@ class Application(Emitter):
             rate_burst=rate_burst,
             byte_rate_limit=byte_rate_limit,
             handler_timeout=handler_timeout,
+            recovery_window=recovery_window,
+            recovery_max_messages=recovery_max_messages,
         )
         """Every limit (docs/security.md), from the keyword arguments."""
         self.protocol = Protocol(
@@ -182,8 +186,13 @@ class Application(Emitter):
     async def publish_frame(
         self, frame: str, to: Collection[str] | None = None, skip: str | None = None
     ) -> None:
-        """Send an encoded frame through the room manager (`broadcast` and `emit` encode)."""
-        await self.room_manager.broadcast(frame, to, skip)
+        """Send an encoded frame through the room manager (`broadcast` and `emit` encode);
+        with recovery on it is logged first, and carries its offset."""
+        recovery = self.session.recovery
+        if recovery is None:
+            await self.room_manager.broadcast(frame, to, skip)
+        else:
+            await recovery.publish(frame, to, skip)
 
     def sockets(self) -> list[Socket]:
         """The event connections open in this process."""
@@ -238,6 +247,8 @@ class Application(Emitter):
         self._signals.uninstall()
         for task in await self._say_goodbye(SHUTDOWN_GRACE):
             task.cancel()
+        if self.session.recovery is not None:  # the sessions this process keeps end with it
+            await self.session.recovery.end_all()
         try:
             for hook in self.hooks.on_shutdown:
                 await hook()

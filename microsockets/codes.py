@@ -7,9 +7,17 @@ from __future__ import annotations
 
 from websockets.frames import CloseCode
 
-__all__ = ["CloseCode", "is_normal"]
+__all__ = ["REFUSED", "SESSION_RESUMED", "CloseCode", "is_normal"]
 
 
 def is_normal(code: int) -> bool:
     """Whether a close code means the connection simply ended (1000 or 1001)."""
     return code in (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY)
+
+
+REFUSED = 4000
+"""A refused handshake read by a client that sent `ms_v=2`: the close code is 4000 + the HTTP
+status (4401, 4403, 4429, 4503, ...)."""
+
+SESSION_RESUMED = 4409
+"""The connection of a session that another connection just resumed (a half-open one)."""

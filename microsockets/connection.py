@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 from websockets.datastructures import Headers
 
-from .codes import CloseCode
+from .codes import REFUSED, CloseCode
 from .datastructures import QueryParams
 from .exceptions import WebSocketStateError, connection_closed
 from .paths import route_path
@@ -56,6 +56,8 @@ class Connection:
         self.close_code: int | None = None
         """Why the connection ended: the first close started, by either side, wins."""
         self.close_reason = ""
+        self.client_close_code: int | None = None
+        """The close code the client sent when it closed first (None: it did not)."""
 
     @cached_property
     def state(self) -> SimpleNamespace:
@@ -167,6 +169,12 @@ class Connection:
         else:
             await self._send({"type": "websocket.close", "code": 1008, "reason": reason})
 
+    async def refuse(self, status: int, reason: str) -> None:
+        """Refuse the handshake so that a browser can read why: accept, then close at once
+        with 4000 + status (for clients that sent `ms_v=2`; browsers hide HTTP statuses)."""
+        await self.accept()
+        await self._send_close(REFUSED + status, reason[:120], GOODBYE_WAIT)
+
     def _start_closing(self, code: int, reason: str) -> bool:
         """Enter CLOSING with this code, unless a close already started; whether it did."""
         if self.phase is not Phase.OPEN:
@@ -206,9 +214,18 @@ class Connection:
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
 
+    def _forget_transport(self) -> None:
+        """Let go of the server's connection objects: this one is over, and a session that
+        recovery keeps for a reconnect should not keep the server's buffers alive too."""
+        self._receive = _no_receive
+        self._send = _no_send
+
     def _closed_by_peer(self, message: Message) -> None:
         """Record a `websocket.disconnect` message."""
-        self._ended(message.get("code", 1005), message.get("reason") or "")
+        code = message.get("code", 1005)
+        if self.phase is Phase.OPEN:
+            self.client_close_code = code
+        self._ended(code, message.get("reason") or "")
 
     def _check_open(self, action: str) -> None:
         if self.phase is Phase.CONNECTING:
@@ -218,3 +235,11 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path!r} {self.phase.value}>"
+
+
+async def _no_receive() -> Message:
+    return {"type": "websocket.disconnect", "code": 1006}
+
+
+async def _no_send(message: Message) -> None:
+    raise OSError("the connection is over")

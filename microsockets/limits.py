@@ -35,6 +35,10 @@ class Limits:
     """Bytes per second per connection (off by default: docs/security.md says why)."""
     handler_timeout: float | None = 60.0
     """Seconds a handler may run before it is cancelled."""
+    recovery_window: float | None = None
+    """Seconds a lost connection's session waits for a reconnect to resume it; None: off."""
+    recovery_max_messages: int = 1000
+    """Missed frames a resumed session may recover; past it the session is not recovered."""
 
     def __post_init__(self) -> None:
         if self.rate_burst is None and self.rate_limit is not None:

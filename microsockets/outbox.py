@@ -111,6 +111,11 @@ class Outbox:
             self._task = None
             self._busy = False
 
+    def forget(self) -> None:
+        """Let go of the server's send channel (after `abandon`: nothing is sent any more)."""
+        self._send = _no_send
+        self._queue = None
+
     async def _send_close(self, message: Message) -> None:
         with contextlib.suppress(Exception):  # a client that is gone or stalled: nothing to do
             await asyncio.wait_for(self._send(message), CLOSE_WAIT)
@@ -147,3 +152,7 @@ class Outbox:
             if self._task is asyncio.current_task():
                 self._task = None
                 self._busy = False
+
+
+async def _no_send(message: Message) -> None:
+    raise OSError("the connection is over")

@@ -22,6 +22,7 @@ __all__ = [
     "PING",
     "PONG",
     "RESERVED_PREFIX",
+    "SESSION",
     "Frame",
     "Protocol",
     "check_event_name",
@@ -47,6 +48,8 @@ ERROR_CODES = (
     "rate_limited",
 )
 """The codes of `ms:error` replies (docs/protocol.md); a LimitExceeded may bring its own."""
+SESSION = "ms:session"
+"""The first frame to a client that sent `ms_v=2`: its id, resume token, and whether it resumed."""
 MAX_ID = 2**53 - 1
 """The largest acknowledgement id: the largest integer a JavaScript number holds exactly."""
 

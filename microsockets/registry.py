@@ -69,10 +69,26 @@ class Registry(Mapping[str, Socket]):
             self._raw[id(connection)] = registration
         return registration
 
+    def renamed(self, registration: Registration, previous_id: str) -> None:
+        """An event connection took another id (it resumed a session): file it under that."""
+        if self._events.get(previous_id) is registration:
+            del self._events[previous_id]
+        connection = registration.connection
+        assert isinstance(connection, Socket)
+        self._events[connection.id] = registration
+
+    def registration(self, connection_id: str) -> Registration | None:
+        """The entry of an open event connection, or None."""
+        return self._events.get(connection_id)
+
     def remove(self, registration: Registration) -> None:
         connection = registration.connection
         if isinstance(connection, Socket):
-            removed = self._events.pop(connection.id, None)
+            removed = (
+                self._events.pop(connection.id)
+                if self._events.get(connection.id) is registration
+                else None
+            )
         else:
             removed = self._raw.pop(id(connection), None)
         if removed is not None and connection.accepted:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from .codes import CloseCode
+from .codes import SESSION_RESUMED, CloseCode
 from .connection import Connection
 from .events import Router
 from .exceptions import InvalidPayload, LimitExceeded, ProtocolError, Reject
@@ -17,8 +18,9 @@ from .hooks import Hooks
 from .limits import Limits
 from .logs import log
 from .observer import NO_OBSERVER, Observer
-from .protocol import ACK, PING, PONG, Protocol
+from .protocol import ACK, PING, PONG, SESSION, Protocol
 from .ratelimit import RateLimit
+from .recovery import Claim, Resumed, offset_key, offset_of
 from .registry import Registration, Registry
 from .rooms import BaseRoomManager
 from .socket import Socket, current_socket
@@ -64,6 +66,13 @@ class Session:
         self.refusal = refusal
         self.debug = debug
         self.observer = observer
+        window = limits.recovery_window
+        self.recovery = (
+            None
+            if window is None
+            else rooms.session_store(window, limits.recovery_max_messages, self.end)
+        )
+        """The sessions kept for reconnects, and their log (None: recovery is off)."""
         timeout = limits.handler_timeout
         self.watchdog = None if timeout is None else Watchdog(timeout, registry)
 
@@ -75,11 +84,18 @@ class Session:
         """
         registration = self.registry.add(ws)
         try:
+            store = self.recovery
+            claim = None if store is None else Claim.of(ws.query_params)
+            ws.resumed = claim is not None and store is not None and await store.valid(claim)
             if not await self._admit(ws):
                 return
+            resumed = await self._resume(ws, claim, registration)
+            held = None if resumed is None else ws.hold()
             await self.rooms.connect(ws)
-            for room in ws.rooms - {ws.id}:  # joined by an on_connect hook, before the manager
+            for room in ws.rooms - {ws.id}:  # joined by an on_connect hook, or resumed
                 await self.rooms.join(ws, room)
+            if resumed is not None and held is not None:
+                await self._replay(ws, resumed, held)
             current_socket.set(ws)
             if self.watchdog is not None:
                 self.watchdog.start()
@@ -95,6 +111,56 @@ class Session:
         finally:
             self.registry.remove(registration)
 
+    async def _resume(
+        self, ws: Socket, claim: Claim | None, registration: Registration
+    ) -> Resumed | None:
+        """Take over the session a claim names, if it can be recovered whole; then announce
+        the session (`ms:session`) to a client that speaks `ms_v=2`."""
+        store, resumed = self.recovery, None
+        if store is not None and claim is not None and ws.resumed:
+            await self._close_holder(claim)
+            resumed = await store.take(claim)
+        if resumed is not None:
+            fresh_id = ws.id
+            ws.restore(resumed.id, resumed.rooms, resumed.state)
+            self.registry.renamed(registration, fresh_id)
+        else:
+            ws.resumed = False
+        token = None if store is None else await store.open(ws)
+        if ws.query_params.get("ms_v") == "2":
+            ws.send_frame(
+                self.protocol.encode(
+                    SESSION, {"id": ws.id, "token": token, "recovered": resumed is not None}
+                )
+            )
+        return resumed
+
+    async def _replay(self, ws: Socket, resumed: Resumed, held: list[str]) -> None:
+        """Send what the session missed, then the frames delivered while it joined its
+        rooms, each once: those the log also gave are left out by their offset."""
+        assert self.recovery is not None
+        missed = resumed.missed + await self.recovery.catch_up(resumed)
+        last = offset_of(missed[-1]) if missed else resumed.last
+        newest = offset_key(last or "0")
+        ws.release()
+        for frame in missed:
+            ws.send_frame(frame)
+        for frame in held:
+            offset = offset_of(frame)
+            if offset is None or offset_key(offset) > newest:
+                ws.send_frame(frame)
+
+    async def _close_holder(self, claim: Claim) -> None:
+        """Close the connection of this process that still holds a session being resumed
+        (a half-open one), and wait for it to end."""
+        registration = self.registry.registration(claim.id)
+        holder = None if registration is None else registration.connection
+        if registration is None or not isinstance(holder, Socket) or holder.closed:
+            return
+        log(holder, logging.INFO, "session resumed by a new connection: closing this one")
+        self.registry.evict(holder, SESSION_RESUMED, "session resumed by another connection")
+        await asyncio.wait([registration.task])
+
     async def _admit(self, ws: Socket) -> bool:
         """Check origin, capacity and the on_connect hooks, then accept; False if refused."""
         refusal = self.refusal(ws)  # logged there
@@ -106,18 +172,26 @@ class Session:
                 await hook(ws)
         except Reject as exc:
             log(ws, logging.INFO, "refused %r: %r", ws.path, exc.reason)
-            await ws.reject(exc.status, exc.reason)
+            await self._reject(ws, exc.status, exc.reason)
             return False
         except Exception:
             message = "on_connect hook raised; refusing the handshake with HTTP 500"
             log(ws, logging.ERROR, message, exc_info=True)
-            await ws.reject(500, "internal error")
+            await self._reject(ws, 500, "internal error")
             return False
         try:
             await ws.accept()
         except OSError:  # the client left during on_connect (uvicorn: ClientDisconnected)
             return False
         return True
+
+    async def _reject(self, ws: Socket, status: int, reason: str) -> None:
+        """An HTTP status, or a close code a browser can read when the client sent ms_v=2."""
+        if ws.query_params.get("ms_v") == "2":
+            with contextlib.suppress(OSError):
+                await ws.refuse(status, reason)
+        else:
+            await ws.reject(status, reason)
 
     async def _receive_loop(self, ws: Socket, registration: Registration) -> None:
         """Check each frame, answer pings and bad frames, run the handlers one at a time in order.
@@ -246,16 +320,25 @@ class Session:
         return None if ack_id is None else protocol.encode_error(code, message, ack_id)
 
     async def _cleanup(self, ws: Socket) -> None:
-        """Leave every room, stop sending, then run the on_disconnect hooks, whatever happened."""
+        """Leave every room and stop sending; then end the session (its on_disconnect hooks),
+        unless recovery keeps it for a reconnect."""
         ws.finish()
+        store = self.recovery
         try:
             await self.rooms.disconnect(ws)
         finally:
-            for hook in self.hooks.on_disconnect:
-                try:
-                    await hook(ws)
-                except Exception:
-                    log(ws, logging.ERROR, "on_disconnect hook %r raised", hook, exc_info=True)
+            if store is not None and ws.ended_cleanly:
+                await store.close(ws)
+            if store is None or ws.ended_cleanly or not await store.detach(ws):
+                await self.end(ws)
+
+    async def end(self, ws: Socket) -> None:
+        """The session ended for good: run the on_disconnect hooks, whatever they raise."""
+        for hook in self.hooks.on_disconnect:
+            try:
+                await hook(ws)
+            except Exception:
+                log(ws, logging.ERROR, "on_disconnect hook %r raised", hook, exc_info=True)
 
 
 class BadFrames:

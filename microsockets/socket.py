@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
+from types import SimpleNamespace
 
 from .codes import CloseCode
 from .connection import Connection, Phase
@@ -36,6 +37,10 @@ class Socket(Connection):
         super().__init__(scope, receive, send)
         self.event = ""
         self.payload: JSON = ""
+        self.resumed = False
+        """True when this connection continues a session whose connection was lost (recovery)."""
+        self.ended_by_app = False
+        """True once `close()` was called: the session ends with the connection, no resume."""
         self._emitter = emitter
         self._protocol = emitter.protocol
         self._room_manager = rooms
@@ -44,7 +49,7 @@ class Socket(Connection):
         self._joined: set[str] | None = None  # made on the first join
         self.outbox = Outbox(self._send, limits.send_queue_limit, self._overflowed)
         """What is queued to this client; `send_frame` and the session's replies go through it."""
-        self.send_frame = self.outbox.put
+        self.send_frame: Callable[[str], None] = self.outbox.put
         """Queue an encoded frame to this client (the room managers' delivery path)."""
 
     @property
@@ -106,8 +111,33 @@ class Socket(Connection):
         await self._emitter.broadcast(event, payload, to=to, skip=self.id if skip_self else None)
 
     async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
-        """Close after the frames already queued have been sent."""
+        """Close after the frames already queued have been sent; the session ends for good."""
+        self.ended_by_app = True
         self.start_close(code, reason)
+
+    @property
+    def ended_cleanly(self) -> bool:
+        """Whether the session ends with this connection: closed by `ws.close()`, or by the
+        client on purpose (1000: `socket.close()`; 1001: the page went away)."""
+        return self.ended_by_app or self.client_close_code in (1000, 1001)
+
+    def hold(self) -> list[str]:
+        """Keep the frames delivered to this connection aside, until `release` (a resumed
+        session sends what it missed first)."""
+        held: list[str] = []
+        self.send_frame = held.append
+        return held
+
+    def release(self) -> None:
+        """Queue frames to the client again (after `hold`)."""
+        self.send_frame = self.outbox.put
+
+    def restore(self, session_id: str, rooms: Iterable[str], state: SimpleNamespace) -> None:
+        """Continue the session of a lost connection: take its id, rooms and state."""
+        self.id = session_id
+        self._joined = set(rooms) - {session_id}
+        self.state = state
+        self.resumed = True
 
     def start_close(self, code: int, reason: str, *, drop_backlog: bool = False) -> bool:
         """Start closing, unless a close already started: after the queued frames, or at
@@ -121,6 +151,9 @@ class Socket(Connection):
         """The session is over: drop whatever is still queued, stop sending."""
         self.outbox.abandon()
         self._ended()
+        self.outbox.forget()
+        self.send_frame = _drop
+        self._forget_transport()
 
     async def go_away(self) -> None:
         self.outbox.abandon()
@@ -128,3 +161,7 @@ class Socket(Connection):
 
     def _overflowed(self) -> None:
         self._on_overflow(self)
+
+
+def _drop(frame: str) -> None:
+    """Where frames to a connection that is over go."""

@@ -110,3 +110,30 @@ def test_stdlib_codec_refuses_nan_on_encode():
 
 def test_codecs_write_non_string_keys_alike():
     assert {c.dumps({1: 2}) for c in CODECS} == {'{"1":2}'}
+
+
+RECOVERY = VECTORS["recovery"]
+
+
+@pytest.mark.parametrize("vector", RECOVERY["logged"], ids=lambda v: v["name"])
+def test_logged_frames_carry_their_offset(protocol, vector):
+    from microsockets.recovery import with_offset
+
+    frame = protocol.encode_event(vector["event"], vector["payload"])
+    assert frame == vector["frame"]
+    assert with_offset(frame, vector["offset"]) == vector["logged"]
+
+
+@pytest.mark.parametrize("vector", RECOVERY["session"], ids=lambda v: v["name"])
+def test_the_session_frame(protocol, vector):
+    from microsockets.protocol import SESSION
+
+    assert protocol.encode(SESSION, vector["payload"]) == vector["frame"]
+
+
+def test_recovery_close_codes():
+    from microsockets.codes import REFUSED, SESSION_RESUMED
+
+    for refusal in RECOVERY["refusals"]:
+        assert REFUSED + refusal["status"] == refusal["close_code"]
+    assert RECOVERY["session_resumed_close_code"] == SESSION_RESUMED

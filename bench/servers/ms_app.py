@@ -8,6 +8,7 @@ BENCH_UNLIMITED=1 (2.x only) turns the rate limit off, for one connection that s
 BENCH_TYPED=msgspec or pydantic (2.x only) makes echo a typed handler: the payload validated
 into a model, the model emitted back (docs/typing.md).
 BENCH_METRICS=1 (2.x only) turns Prometheus metrics on, served at /metrics.
+BENCH_RECOVERY=30 (2.x only) turns session recovery on with a 30 s window.
 """
 
 import os
@@ -23,6 +24,8 @@ if os.environ.get("BENCH_UNLIMITED"):
     options["rate_limit"] = None
 if os.environ.get("BENCH_METRICS"):
     options["metrics"] = True
+if os.environ.get("BENCH_RECOVERY"):  # 2.x only: session recovery on, with this window
+    options["recovery_window"] = float(os.environ["BENCH_RECOVERY"])
 app = microsockets.Application(**options)
 if os.environ.get("BENCH_METRICS"):
     app.http_app = app.metrics_app

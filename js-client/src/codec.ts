@@ -14,11 +14,15 @@ export const MAX_EVENT_LENGTH = 256;
 /** Nesting deeper than this is refused, like the server's codecs refuse it. */
 export const MAX_DEPTH = 1024;
 
-/** One decoded frame; `id` is `null` when the frame carries none. */
+/**
+ * One decoded frame; `id` is `null` when the frame carries none. `offset` is the frame's place in
+ * the server's log (its `"o"` field), present on frames sent to rooms while recovery is on.
+ */
 export interface Frame {
   readonly event: string;
   readonly payload: JsonValue;
   readonly id: number | null;
+  readonly offset?: string;
 }
 
 /**
@@ -42,8 +46,8 @@ export function decode(text: string): Frame {
   if (typeof data !== "object" || data === null || Array.isArray(data)) {
     throw new MicroSocketError("invalid_frame", 'a frame is a JSON object: {"event": ..., "payload": ...}');
   }
-  const frame = data as { event?: unknown; payload?: JsonValue; id?: unknown };
-  const { event, id } = frame;
+  const frame = data as { event?: unknown; payload?: JsonValue; id?: unknown; o?: unknown };
+  const { event, id, o } = frame;
   if (typeof event !== "string" || event === "") {
     throw new MicroSocketError("invalid_frame", '"event" must be a non-empty string');
   }
@@ -53,7 +57,11 @@ export function decode(text: string): Frame {
   if (id !== undefined && id !== null && !isValidId(id)) {
     throw new MicroSocketError("invalid_frame", `"id" must be an integer from 1 to ${MAX_ID}`);
   }
-  return { event, payload: frame.payload === undefined ? "" : frame.payload, id: id ?? null };
+  if (o !== undefined && typeof o !== "string") {
+    throw new MicroSocketError("invalid_frame", '"o" (the log offset) must be a string');
+  }
+  const decoded = { event, payload: frame.payload === undefined ? "" : frame.payload, id: id ?? null };
+  return o === undefined ? decoded : { ...decoded, offset: o };
 }
 
 /** Whether `id` is usable as an acknowledgement id. */

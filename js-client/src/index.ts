@@ -67,7 +67,7 @@ export { MicroSocket };
 export { DEFAULT_RECONNECT_DELAYS, reconnectDelay } from "./backoff.js";
 export { MicroSocketCloseEvent } from "./close-event.js";
 export { MicroSocketError, type MicroSocketErrorCode } from "./errors.js";
-export { HEARTBEAT_TIMEOUT_CODE, NO_RETRY_CLOSE_CODES } from "./microsocket.js";
+export { HEARTBEAT_TIMEOUT_CODE, MAX_REFUSALS, NO_RETRY_CLOSE_CODES } from "./microsocket.js";
 export type {
   AnyClientEvents,
   AnyServerEvents,
@@ -79,6 +79,7 @@ export type {
   PayloadArgs,
   Reply,
   RequestArgs,
+  QueryParams,
   RequestOptions,
   ServerEventMap,
   ServerPayload,

@@ -18,6 +18,7 @@ import type {
   PayloadArgs,
   Reply,
   RequestArgs,
+  QueryParams,
   RequestOptions,
   ServerEventMap,
   ServerPayload,
@@ -40,6 +41,22 @@ export const HEARTBEAT_TIMEOUT_CODE = 4000;
  * code (1001 going away, 1006 lost, 1011 server error, 1012 restart, 1013 try later...) retries.
  */
 export const NO_RETRY_CLOSE_CODES: ReadonlySet<number> = new Set([1000, 1002, 1003, 1007, 1008, 1009, 1010]);
+
+/**
+ * A refused handshake reaches a client that sent `ms_v=2` as a close with 4000 + the HTTP status
+ * (docs/protocol.md). 4401 and 4403 are retried with fresh `params` from a function, at most
+ * `MAX_REFUSALS` times in a row, and are final otherwise; 4429 and 45xx retry with back-off; the
+ * other 44xx codes (4409: this session was resumed by another connection) are final.
+ */
+export const MAX_REFUSALS = 3;
+
+function isRefusal(code: number): boolean {
+  return code >= 4400 && code <= 4599;
+}
+
+function refusalRetries(code: number): boolean {
+  return code === 4429 || code >= 4500;
+}
 
 type AckEvent = "ms:ack" | "ms:error";
 
@@ -77,6 +94,7 @@ function resolveOptions(options: MicroSocketOptions): Resolved {
     heartbeatInterval: options.heartbeatInterval ?? 20_000,
     heartbeatTimeout: options.heartbeatTimeout ?? 10_000,
     connectTimeout: options.connectTimeout ?? 10_000,
+    params: options.params ?? {},
   };
 }
 
@@ -123,6 +141,11 @@ export class MicroSocket<
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private state: number = CONNECTING;
   private lastId = 0;
+  private sessionId = "";
+  private token: string | null = null;
+  private offset = "";
+  private wasRecovered = false;
+  private refusals = 0;
 
   constructor(url: string | URL, protocols?: string | string[], options: MicroSocketOptions = {}) {
     super();
@@ -145,7 +168,23 @@ export class MicroSocket<
     this.addEventListener("message", (event) => this.onmessage?.call(this, event as MessageEvent));
     this.addEventListener("error", (event) => this.onerror?.call(this, event));
     this.addEventListener("close", (event) => this.onclose?.call(this, event as MicroSocketCloseEvent));
-    this.ws = this.open();
+    const { params } = this.options;
+    if (typeof params === "function") this.connect();
+    else this.ws = this.open(params); // a bad URL throws from here, as for a WebSocket
+  }
+
+  /** The session id, the same value the server sees as `ws.id` ("" before the first open). */
+  get id(): string {
+    return this.sessionId;
+  }
+
+  /**
+   * Whether the last open resumed the session with nothing missed: same `id`, same rooms, every
+   * frame sent to them in between delivered first. When false after a reconnect, the session is
+   * new (a new `id`, no rooms): refetch the state.
+   */
+  get recovered(): boolean {
+    return this.wasRecovered;
   }
 
   /** CONNECTING (also while waiting to reconnect), OPEN, CLOSING (after `close()`) or CLOSED. */
@@ -257,12 +296,12 @@ export class MicroSocket<
       return;
     }
     this.state = CLOSING;
-    this.ws.close(code, reason);
+    this.ws.close(code ?? 1000, reason); // 1000 ends the session on the server: no resume
   }
 
   /** Create a WebSocket and wire its events to this socket. */
-  private open(): WebSocketLike {
-    const ws = new this.options.WebSocket(this.url, this.protocols);
+  private open(params: QueryParams): WebSocketLike {
+    const ws = new this.options.WebSocket(this.attemptUrl(params), this.protocols);
     ws.onopen = () => this.handleOpen(ws);
     ws.onmessage = (event: { data: unknown }) => this.handleMessage(ws, event.data);
     ws.onerror = () => {
@@ -277,19 +316,61 @@ export class MicroSocket<
     return ws;
   }
 
-  /** A reconnect attempt; a constructor that throws counts as a lost connection. */
+  /** The URL of one attempt: the app's parameters, the protocol version, the resume claim. */
+  private attemptUrl(params: QueryParams): string {
+    const url = new URL(this.url);
+    for (const [name, value] of Object.entries(params)) url.searchParams.set(name, String(value));
+    url.searchParams.set("ms_v", "2");
+    if (this.token !== null) {
+      url.searchParams.set("ms_id", this.sessionId);
+      url.searchParams.set("ms_token", this.token);
+      url.searchParams.set("ms_offset", this.offset);
+    }
+    return url.href;
+  }
+
+  /** A connection attempt, with fresh params; a failure to get them or to construct counts as lost. */
   private connect(): void {
+    const { params } = this.options;
+    if (typeof params !== "function") {
+      this.openOrRetry(params);
+      return;
+    }
+    Promise.resolve()
+      .then(params)
+      .then(
+        (fresh) => {
+          if (this.state === CONNECTING && this.ws === null) this.openOrRetry(fresh);
+        },
+        () => {
+          if (this.state === CONNECTING && this.ws === null) this.backoff.schedule();
+        },
+      );
+  }
+
+  private openOrRetry(params: QueryParams): void {
     try {
-      this.ws = this.open();
+      this.ws = this.open(params);
     } catch {
       this.ws = null;
       this.backoff.schedule();
     }
   }
 
-  /** A connection opened: announce it, start the heartbeat, then flush the send buffer. */
+  /** A connection opened: start the heartbeat and wait for the server's `ms:session`. */
   private handleOpen(ws: WebSocketLike): void {
     if (ws !== this.ws) return;
+    this.heartbeat.start();
+  }
+
+  /** The server said who we are: the session opened (or resumed). Announce it, flush the buffer. */
+  private handleSession(payload: JsonValue): void {
+    const { id, token, recovered } = (payload ?? {}) as { id?: unknown; token?: unknown; recovered?: unknown };
+    this.wasRecovered = recovered === true;
+    if (!this.wasRecovered) this.offset = "";
+    this.sessionId = typeof id === "string" ? id : "";
+    this.token = typeof token === "string" ? token : null;
+    this.refusals = 0;
     clearTimeout(this.connectTimer);
     this.state = OPEN;
     this.backoff.reset();
@@ -311,7 +392,12 @@ export class MicroSocket<
     } catch {
       return; // not a microsockets frame: only `message` listeners see it
     }
+    if (frame.offset !== undefined) this.offset = frame.offset;
     if (frame.event === "ms:pong") return;
+    if (frame.event === "ms:session") {
+      this.handleSession(frame.payload);
+      return;
+    }
     if ((frame.event === "ms:ack" || frame.event === "ms:error") && frame.id !== null) {
       this.answer(frame.event, frame.id, frame.payload);
       return;
@@ -336,7 +422,7 @@ export class MicroSocket<
     clearTimeout(this.connectTimer);
     this.heartbeat.stop();
     this.rejectPending((request) => request.sent, "disconnected", `connection lost (close code ${code})`);
-    const retry = this.state !== CLOSING && this.options.reconnect && !NO_RETRY_CLOSE_CODES.has(code);
+    const retry = this.state !== CLOSING && this.options.reconnect && this.retries(code);
     if (retry) {
       this.state = CONNECTING;
     } else {
@@ -351,6 +437,15 @@ export class MicroSocket<
     }
     this.dispatchEvent(new MicroSocketCloseEvent(code, reason, wasClean));
     if (retry && this.state === CONNECTING) this.backoff.schedule();
+  }
+
+  /** Whether a close with `code` is worth another attempt (refusals: see `MAX_REFUSALS`). */
+  private retries(code: number): boolean {
+    if (NO_RETRY_CLOSE_CODES.has(code)) return false;
+    if (!isRefusal(code) || refusalRetries(code)) return true;
+    if ((code !== 4401 && code !== 4403) || typeof this.options.params !== "function") return false;
+    this.refusals += 1;
+    return this.refusals <= MAX_REFUSALS;
   }
 
   /** The connection is dead (heartbeat) or never came (connect timeout): drop it without a closing handshake. */

@@ -29,6 +29,9 @@ export interface WebSocketLike {
 /** A WebSocket constructor: the browser's `WebSocket`, `ws` in Node, or a test fake. */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
+/** Query parameters added to the URL of a connection attempt. */
+export type QueryParams = Record<string, string | number | boolean>;
+
 /** Options of `MicroSocket(url, protocols?, options?)`; every one is optional. */
 export interface MicroSocketOptions {
   /** The WebSocket constructor. Default: `globalThis.WebSocket` (browsers, Node 22+). */
@@ -52,6 +55,13 @@ export interface MicroSocketOptions {
   heartbeatTimeout?: number;
   /** Give up on a connection attempt not open after this long (ms); `0`: wait forever. Default: `10000`. */
   connectTimeout?: number;
+  /**
+   * Query parameters for every connection attempt, added to the URL's own: an object, or a
+   * function (sync or async) called before each attempt, e.g. to fetch a fresh single-use ticket.
+   * After a refusal (close 4401 or 4403) a function is called again and the attempt retried, at
+   * most `MAX_REFUSALS` times in a row; without a function a refusal is final. Default: `{}`.
+   */
+  params?: QueryParams | (() => QueryParams | Promise<QueryParams>);
 }
 
 /** Options of `socket.request(event, payload, options)`. */

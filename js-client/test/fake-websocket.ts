@@ -37,11 +37,15 @@ export class FakeWebSocket {
     return this.sent.map((text) => JSON.parse(text) as { event: string; payload: unknown; id?: number });
   }
 
-  /** Play the server: accept the connection. */
-  accept(protocol = ""): void {
+  /**
+   * Play the server: accept the connection and, as the server does for a client that sent
+   * `ms_v=2`, announce the session (`session: null` leaves that to the test).
+   */
+  accept(protocol = "", session: object | null = { id: "fake-id", token: null, recovered: false }): void {
     this.readyState = 1;
     this.protocol = protocol;
     this.onopen?.({});
+    if (session !== null && this.readyState === 1) this.receive({ event: "ms:session", payload: session });
   }
 
   /** Play the server: send a frame (an object is JSON-encoded, a string goes as is). */

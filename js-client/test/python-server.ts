@@ -30,6 +30,7 @@ export class PythonServer {
   constructor(
     readonly script: string,
     readonly port: number,
+    readonly env: Record<string, string> = {},
   ) {}
 
   get url(): string {
@@ -45,7 +46,7 @@ export class PythonServer {
     if (this.child !== null) throw new Error("already running");
     const child = spawn(PYTHON, [this.script], {
       cwd: REPO,
-      env: { ...process.env, PORT: String(this.port), PYTHONUNBUFFERED: "1" },
+      env: { ...process.env, ...this.env, PORT: String(this.port), PYTHONUNBUFFERED: "1" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.child = child;
@@ -99,15 +100,106 @@ export class PythonServer {
     return this.output;
   }
 
-  private async accepting(): Promise<boolean> {
-    const socket = connect(this.port, "127.0.0.1");
-    try {
-      await once(socket, "connect");
-      return true;
-    } catch {
-      return false;
-    } finally {
-      socket.destroy();
+  private accepting(): Promise<boolean> {
+    return accepting(this.port);
+  }
+}
+
+/** tests/proxy.py as a child process: a TCP proxy to `port` that the test cuts and restores. */
+export class CutProxy {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly port: number,
+  ) {}
+
+  static async start(port: number): Promise<CutProxy> {
+    const child = spawn(PYTHON, [`${REPO}tests/proxy.py`, String(port)], {
+      cwd: REPO,
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    const orphan = () => child.kill("SIGKILL");
+    process.once("exit", orphan);
+    child.once("exit", () => process.off("exit", orphan));
+    const [line] = (await once(child.stdout!, "data")) as [Buffer];
+    return new CutProxy(child, Number(line.toString().trim()));
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}/`;
+  }
+
+  /** Abort every forwarded connection and refuse new ones until `restore`. */
+  cut(): Promise<void> {
+    return this.command("cut");
+  }
+
+  /** Let connections through again, to `port` if given. */
+  restore(port?: number): Promise<void> {
+    return this.command(port === undefined ? "restore" : `restore ${port}`);
+  }
+
+  async stop(): Promise<void> {
+    const exited = once(this.child, "exit");
+    this.child.stdin?.end();
+    this.child.kill("SIGTERM");
+    await exited;
+  }
+
+  private async command(text: string): Promise<void> {
+    const answered = once(this.child.stdout!, "data");
+    this.child.stdin?.write(`${text}\n`);
+    await answered;
+  }
+}
+
+/** A redis-server on a free 127.0.0.1 port, saving nothing to disk. */
+export class RedisProcess {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly port: number,
+  ) {}
+
+  static async start(): Promise<RedisProcess> {
+    const port = await freePort();
+    const child = spawn(
+      "redis-server",
+      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      {
+        stdio: "ignore",
+      },
+    );
+    const orphan = () => child.kill("SIGKILL");
+    process.once("exit", orphan);
+    child.once("exit", () => process.off("exit", orphan));
+    const redis = new RedisProcess(child, port);
+    const deadline = Date.now() + 10_000;
+    while (!(await accepting(port))) {
+      if (Date.now() > deadline) throw new Error("redis-server did not start");
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
+    return redis;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}/0`;
+  }
+
+  async stop(): Promise<void> {
+    const exited = once(this.child, "exit");
+    this.child.kill("SIGKILL");
+    await exited;
+  }
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+async function accepting(port: number): Promise<boolean> {
+  const socket = connect(port, "127.0.0.1");
+  try {
+    await once(socket, "connect");
+    return true;
+  } catch {
+    return false;
+  } finally {
+    socket.destroy();
   }
 }

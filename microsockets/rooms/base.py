@@ -10,6 +10,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection
 from typing import Protocol
 
+from ..recovery import MemorySessionStore, SessionStore
+from ..recovery.base import OnEnd
+
 
 class Member(Protocol):
     """What a manager sees of a connection: its id and a way to queue a frame to it."""
@@ -62,3 +65,8 @@ class BaseRoomManager(ABC):
 
         A connection in several of the rooms gets it once; the connection `skip` not at all.
         """
+
+    def session_store(self, window: float, max_messages: int, on_end: OnEnd) -> SessionStore:
+        """Where recovery keeps sessions and their log: in this process by default (a
+        manager whose processes share a back-end keeps them there)."""
+        return MemorySessionStore(self.broadcast, window, max_messages, on_end)

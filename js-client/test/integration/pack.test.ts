@@ -63,6 +63,7 @@ test("imports as an ES module in Node, callable with and without new", TIMEOUT, 
     const socket = MicroSocket("ws://127.0.0.1:1/", { WebSocket: Fake });
     socket.send("queued", { a: 1 });
     fake.readyState = 1; fake.onopen({});
+    fake.onmessage({ data: '{"event":"ms:session","payload":{"id":"a","token":null,"recovered":false}}' });
     console.log(JSON.stringify([socket instanceof MicroSocket, other instanceof MicroSocket,
       typeof MicroSocketError, DEFAULT_RECONNECT_DELAYS.length, MicroSocket.OPEN, socket.readyState]));
     socket.close(); other.close();`;

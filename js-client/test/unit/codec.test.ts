@@ -26,6 +26,11 @@ const vectors = JSON.parse(readFileSync(path, "utf8")) as {
   replies: Vector[];
   invalid: Vector[];
   limits: { max_event_length: number; max_id: number };
+  recovery: {
+    logged: Array<{ name: string; logged: string; offset: string; event: string; payload: JsonValue }>;
+    session: Array<{ name: string; frame: string; payload: JsonValue }>;
+    invalid: Vector[];
+  };
 };
 
 /** JavaScript numbers cannot tell `1.0` from `1` once parsed, so the client accepts that id. */
@@ -99,4 +104,25 @@ test("lone surrogates are found wherever they are; pairs pass", () => {
     assert.throws(() => decode(`{"event":"e","payload":${payload}}`), /lone UTF-16 surrogate/, payload);
   }
   assert.deepEqual(decode('{"event":"e","payload":{"\\ud83d\\ude00":"\\ud83d\\ude00"}}').payload, { "😀": "😀" });
+});
+
+describe("wire vectors: recovery", () => {
+  for (const v of vectors.recovery.logged) {
+    test(`decodes the offset of a logged frame: ${v.name}`, () => {
+      assert.deepEqual(decode(v.logged), { event: v.event, payload: v.payload, id: null, offset: v.offset });
+    });
+  }
+  for (const v of vectors.recovery.session) {
+    test(`decodes ms:session: ${v.name}`, () => {
+      assert.deepEqual(decode(v.frame), { event: "ms:session", payload: v.payload, id: null });
+    });
+  }
+  for (const v of vectors.recovery.invalid) {
+    test(`refuses ${v.name} as ${v.code}`, () => {
+      assert.throws(
+        () => decode(frameOf(v)),
+        (error: unknown) => error instanceof MicroSocketError && error.code === v.code,
+      );
+    });
+  }
 });

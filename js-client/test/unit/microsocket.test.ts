@@ -42,7 +42,7 @@ describe("construction", () => {
   test("takes the options as second argument when there are no protocols", () => {
     const { WebSocket, sockets } = fakeWebSocket();
     const socket = MicroSocket(new URL("ws://c/room"), { WebSocket });
-    assert.equal(sockets[0]?.url, "ws://c/room");
+    assert.equal(sockets[0]?.url, "ws://c/room?ms_v=2");
     assert.equal(sockets[0]?.protocols, undefined);
     socket.close();
   });
@@ -126,7 +126,8 @@ describe("events", () => {
     last().accept();
     last().receive({ event: "e", payload: 1 });
     last().receive("not json");
-    assert.deepEqual(viaProperty, ['{"event":"e","payload":1}', "not json"]);
+    const session = '{"event":"ms:session","payload":{"id":"fake-id","token":null,"recovered":false}}';
+    assert.deepEqual(viaProperty, [session, '{"event":"e","payload":1}', "not json"]);
     assert.deepEqual(viaListener, viaProperty);
   });
 
@@ -536,5 +537,132 @@ describe("heartbeat", () => {
     last().drop(1006);
     t.mock.timers.tick(10_000);
     assert.deepEqual(sockets[0]?.sent, []);
+  });
+});
+
+describe("sessions and recovery", () => {
+  const query = (ws: FakeWebSocket) => Object.fromEntries(new URL(ws.url).searchParams);
+
+  test("id and recovered come from ms:session; a reconnect claims the session with the last offset", (t) => {
+    const { socket, last } = setup(t);
+    assert.deepEqual(query(last()), { ms_v: "2" });
+    const opened: Array<[string, boolean]> = [];
+    socket.onopen = () => opened.push([socket.id, socket.recovered]);
+    last().accept("", { id: "abc", token: "secret", recovered: false });
+    last().receive({ event: "n", payload: 1, o: "41" });
+    last().receive({ event: "n", payload: 2, o: "42" });
+    last().receive({ event: "direct", payload: 3 }); // not logged: keeps the offset
+    last().drop();
+    t.mock.timers.tick(10);
+    assert.deepEqual(query(last()), { ms_v: "2", ms_id: "abc", ms_token: "secret", ms_offset: "42" });
+    last().accept("", { id: "abc", token: "next", recovered: true });
+    assert.deepEqual(opened, [
+      ["abc", false],
+      ["abc", true],
+    ]);
+    last().drop();
+    t.mock.timers.tick(10);
+    assert.equal(query(last()).ms_token, "next");
+    last().accept("", { id: "new", token: "t3", recovered: false });
+    assert.deepEqual([socket.id, socket.recovered], ["new", false]);
+    socket.close();
+    assert.deepEqual(last().closeCalls, [[1000, undefined]]);
+  });
+
+  test("open waits for ms:session: what is sent before it stays in the buffer", (t) => {
+    const { socket, last } = setup(t);
+    socket.send("early", 1);
+    last().accept("", null);
+    assert.equal(socket.readyState, MicroSocket.CONNECTING);
+    assert.deepEqual(last().sent, []);
+    last().receive({ event: "ms:session", payload: { id: "a", token: null, recovered: false } });
+    assert.equal(socket.readyState, MicroSocket.OPEN);
+    assert.deepEqual(last().frames, [{ event: "early", payload: 1 }]);
+  });
+
+  test("params: an object joins the URL's own query; a function is called before each attempt", async (t) => {
+    let calls = 0;
+    const { last } = setup(t, { params: () => ({ ticket: `t${++calls}`, n: 1 }) });
+    await Promise.resolve();
+    await Promise.resolve();
+    assert.deepEqual(query(last()), { ticket: "t1", n: "1", ms_v: "2" });
+    last().accept();
+    last().drop();
+    t.mock.timers.tick(10);
+    await Promise.resolve();
+    await Promise.resolve();
+    assert.equal(query(last()).ticket, "t2");
+    const fixed = fakeWebSocket();
+    const other = MicroSocket("ws://test/?room=a", { WebSocket: fixed.WebSocket, params: { token: "x" } });
+    assert.deepEqual(query(fixed.sockets[0] as FakeWebSocket), { room: "a", token: "x", ms_v: "2" });
+    other.close();
+  });
+
+  test("an async params function is awaited; one that fails counts as a lost attempt", async (t) => {
+    let fail = true;
+    const { sockets } = setup(t, {
+      params: async () => {
+        if (fail) throw new Error("ticket service down");
+        return { ticket: "ok" };
+      },
+    });
+    for (let i = 0; i < 5; i += 1) await Promise.resolve();
+    assert.equal(sockets.length, 0);
+    fail = false;
+    t.mock.timers.tick(10);
+    for (let i = 0; i < 5; i += 1) await Promise.resolve();
+    assert.equal(sockets.length, 1);
+    assert.equal(new URL(sockets[0]?.url ?? "").searchParams.get("ticket"), "ok");
+  });
+
+  test("a refusal with static params is final: one attempt, onclose with the code", (t) => {
+    const { socket, sockets, last } = setup(t, { params: { token: "bad" } });
+    const codes: number[] = [];
+    socket.onclose = (event) => codes.push(event.code);
+    last().accept("", null);
+    last().drop(4401, "ticket spent", true);
+    t.mock.timers.tick(60_000);
+    assert.equal(sockets.length, 1);
+    assert.deepEqual(codes, [4401]);
+    assert.equal(socket.readyState, MicroSocket.CLOSED);
+  });
+
+  test("a refusal with a params function retries with fresh params, at most MAX_REFUSALS in a row", async (t) => {
+    let calls = 0;
+    const { socket, sockets, last } = setup(t, { params: () => ({ ticket: String(++calls) }) });
+    const settle = async () => {
+      for (let i = 0; i < 3; i += 1) await Promise.resolve();
+    };
+    await settle();
+    for (let round = 0; round < 10; round += 1) {
+      if (socket.readyState === MicroSocket.CLOSED) break;
+      last().accept("", null);
+      last().drop(4403, "forbidden", true);
+      t.mock.timers.tick(60_000);
+      await settle();
+    }
+    assert.equal(sockets.length, 4); // the first attempt and three retries
+    assert.equal(socket.readyState, MicroSocket.CLOSED);
+  });
+
+  test("4429 and 4503 retry with back-off; 4409 is final", (t) => {
+    const { socket, sockets, last } = setup(t);
+    last().drop(4429, "slow down", true);
+    t.mock.timers.tick(10);
+    last().drop(4503, "busy", true);
+    t.mock.timers.tick(50);
+    assert.equal(sockets.length, 3);
+    last().drop(4409, "session resumed by another connection", true);
+    t.mock.timers.tick(60_000);
+    assert.equal(sockets.length, 3);
+    assert.equal(socket.readyState, MicroSocket.CLOSED);
+  });
+
+  test("a pending request rejects with disconnected when the connection is lost", async (t) => {
+    const { socket, last } = setup(t);
+    last().accept();
+    const pending = socket.request("slow", 1);
+    last().drop();
+    await assert.rejects(pending, isError("disconnected"));
   });
 });

@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ...recovery import SessionStore
+from ...recovery.base import OnEnd
 from ..cluster import ClusterRoomManager
+from .recovery import RedisSessionStore
 from .transport import RedisTransport
 
 DEFAULT_RECONNECT_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
@@ -60,6 +63,8 @@ class RedisRoomManager(ClusterRoomManager):
         self.pending_timeout = pending_timeout
         self.reconnect_delays = tuple(reconnect_delays)
         self.max_connections = max_connections
+        self.recovery: RedisSessionStore | None = None
+        """Recovery's sessions and stream, once an application with recovery_window asked."""
         super().__init__(
             RedisTransport(
                 url,
@@ -74,6 +79,21 @@ class RedisRoomManager(ClusterRoomManager):
                 redis_options=redis_options,
             )
         )
+
+    def session_store(self, window: float, max_messages: int, on_end: OnEnd) -> SessionStore:
+        """Sessions and their log in Redis, so that another process can resume a session."""
+        self.recovery = RedisSessionStore(self.transport, self.index, window, max_messages, on_end)
+        return self.recovery
+
+    async def start(self) -> None:
+        await super().start()
+        if self.recovery is not None:
+            await self.recovery.start()
+
+    async def stop(self) -> None:
+        if self.recovery is not None:
+            await self.recovery.stop()
+        await super().stop()
 
     @property
     def channel_prefix(self) -> str:

@@ -100,6 +100,16 @@ class RedisTransport(Transport):
     def dropped(self) -> int:
         return self._outage.dropped_total
 
+    @property
+    def client(self) -> Redis | None:
+        """The command client while started (recovery's stream and sessions use it)."""
+        return self._redis
+
+    @property
+    def names(self) -> _Names:
+        """The key and channel names under this transport's prefix."""
+        return self._names
+
     async def start(self, node: LocalNode) -> None:
         """Connect and start the background tasks; waits `operation_timeout` at most.
 

@@ -9,6 +9,12 @@
 # - `P:conns:<node>` (set of connection ids), `P:owner:<id>` (the node of a connection),
 #   `P:rooms:<id>` (set of its rooms) and `P:members:<room>` (set of `<node>:<id>`).
 #
+# - with recovery on (microsockets/rooms/redis/recovery.py): stream `P:log` holds every frame
+#   sent to rooms (fields `f` frame, `t` targets as JSON or absent for everyone, `s` skip),
+#   trimmed to about `MAX_ENTRIES` entries and to the window by MINID; `P:session:<token>`
+#   (string, JSON `{"id", "start"[, "rooms", "state"]}`, expires after the window) is a session
+#   a resume token may take once.
+#
 # A publication is an envelope (microsockets/rooms/envelope.py), published once per broadcast:
 # on `P:r:<room>` when it targets one room, else on `P:all`.
 
@@ -31,6 +37,16 @@ end
 redis.call('DEL', p .. ':conns:' .. node)
 redis.call('SREM', p .. ':nodes', node)
 return #conns
+"""
+
+
+# Takes a session (GET and DEL) only if it belongs to the id the client named.
+_TAKE = """
+local record = redis.call('GET', KEYS[1])
+if not record then return false end
+if cjson.decode(record)['id'] ~= ARGV[1] then return false end
+redis.call('DEL', KEYS[1])
+return record
 """
 
 
@@ -68,3 +84,10 @@ class _Names:
 
     def members(self, room: str) -> str:
         return f"{self.prefix}:members:{room}"
+
+    @property
+    def log(self) -> str:
+        return f"{self.prefix}:log"
+
+    def session(self, token: str) -> str:
+        return f"{self.prefix}:session:{token}"
