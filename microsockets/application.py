@@ -28,7 +28,7 @@ from .rooms import BaseRoomManager, MemoryRoomManager
 from .servers import before_reactor_shutdown, quiet_server_log
 from .session import Session
 from .socket import Socket
-from .types import ASGIApp, Receive, Scope, Send
+from .types import JSON, ASGIApp, Receive, Scope, Send
 
 logger = logging.getLogger("microsockets")
 
@@ -59,6 +59,8 @@ class Application(Emitter):
         send_queue_limit: int = Limits.send_queue_limit,
         max_rooms_per_connection: int = Limits.max_rooms_per_connection,
         max_room_length: int = Limits.max_room_length,
+        max_presence_size: int = Limits.max_presence_size,
+        presence_counts: bool | Callable[[str], bool] = False,
         max_broadcast_rooms: int = Limits.max_broadcast_rooms,
         max_connections: int | None = Limits.max_connections,
         rate_limit: float | None = Limits.rate_limit,
@@ -74,6 +76,10 @@ class Application(Emitter):
         self.router = event_router or EventRouter()
         self.room_manager: BaseRoomManager = room_manager or MemoryRoomManager()
         self.hooks = Hooks()
+        if presence_counts:  # rooms whose presence sends counts, not entries (docs/presence.md)
+            self.room_manager.presence_counts(
+                presence_counts if callable(presence_counts) else _every_room
+            )
         self.path = None if path is None else PathPattern(path)
         self.http_app = http_app
         self.allowed_origins = allowed_origins
@@ -85,6 +91,7 @@ class Application(Emitter):
             send_queue_limit=send_queue_limit,
             max_rooms_per_connection=max_rooms_per_connection,
             max_room_length=max_room_length,
+            max_presence_size=max_presence_size,
             max_broadcast_rooms=max_broadcast_rooms,
             max_connections=max_connections,
             rate_limit=rate_limit,
@@ -164,6 +171,10 @@ class Application(Emitter):
     ) -> None:
         """Send an encoded frame through the room manager (`broadcast` and `emit` encode)."""
         await self.room_manager.broadcast(frame, to, skip)
+
+    async def presence(self, room: str) -> dict[str, JSON]:
+        """Who is visible in a room on every process: connection id -> metadata."""
+        return await self.room_manager.presence(room)
 
     def sockets(self) -> list[Socket]:
         """The event connections open in this process."""
@@ -340,3 +351,7 @@ class Application(Emitter):
             return None
         logger.info("refused %r from %s: %s", ws.path, ws.client, refusal.reason)
         return refusal
+
+
+def _every_room(room: str) -> bool:
+    return True

@@ -78,6 +78,8 @@ class Session:
             await self.rooms.connect(ws)
             for room in ws.rooms - {ws.id}:  # joined by an on_connect hook, before the manager
                 await self.rooms.join(ws, room)
+            for room, meta in ws.presence.items():  # likewise, joined with presence=
+                await self.rooms.track(ws, room, meta)
             current_socket.set(ws)
             if self.watchdog is not None:
                 self.watchdog.start()

@@ -1,14 +1,17 @@
 """The contract every room manager keeps: who is in which room, and delivery to them.
 
 A manager is small on purpose (eight coroutines); tests/test_rooms_contract.py runs one
-suite against every implementation, including one written inside the test.
+suite against every implementation, including one written inside the test. Presence (five
+more, docs/presence.md) is optional: the built-in managers keep it, a custom one may not.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Protocol
+
+from ..types import JSON
 
 
 class Member(Protocol):
@@ -62,3 +65,34 @@ class BaseRoomManager(ABC):
 
         A connection in several of the rooms gets it once; the connection `skip` not at all.
         """
+
+    # Presence (optional): who is visible in a room, with metadata (docs/presence.md).
+
+    async def track(self, member: Member, room: str, meta: str) -> None:
+        """Show a member of `room` in its presence with `meta` (encoded JSON), or update it.
+
+        The first time, the member gets the room's full state, then its diffs.
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no presence")
+
+    def presence_counts(self, rooms: Callable[[str], bool]) -> None:
+        """Send counts instead of entries in the rooms for which `rooms(room)` is true."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no presence")
+
+    async def untrack(self, member: Member, room: str) -> None:
+        """Remove a member's entry from a room's presence (leaving the room does this)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no presence")
+
+    async def presence(self, room: str) -> dict[str, JSON]:
+        """The entries of a room's presence on every live process: id -> metadata."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no presence")
+
+    def hold_presence(self, member_id: str, grace: float) -> bool:
+        """Keep a going connection's entries for `grace` seconds (a session that may resume);
+        then they go, one leave each. Call it before `disconnect`. Whether it had entries."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no presence")
+
+    async def resume_presence(self, member: Member) -> bool:
+        """A held session came back (rejoined to its rooms): keep its entries, announce
+        nothing, send it each room's state again. Whether it was still held."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no presence")

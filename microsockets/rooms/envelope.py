@@ -5,6 +5,8 @@ exactly as the application encoded it. A broadcast is published once, whatever t
 rooms: to one room's channel when it targets one room (only processes with a member there
 listen), else to the channel every process listens to, which then delivers to its own members
 of the targets, each once. Format 1 (one publication per room, before 2.1) is not read.
+A presence diff (docs/presence.md) has the header `[3, node, room]` and goes to the room's
+channel; the receiving processes hand it to the room's watchers only.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Collection
 from typing import NamedTuple
 
 FORMAT = 2
+PRESENCE_FORMAT = 3
 
 
 class Envelope(NamedTuple):
@@ -23,6 +26,8 @@ class Envelope(NamedTuple):
     skip: str | None
     targets: list[str] | None
     frame: str
+    presence: bool = False
+    """A presence diff for the watchers of the one target room, not for every member."""
 
     @property
     def room(self) -> str | None:
@@ -31,7 +36,11 @@ class Envelope(NamedTuple):
         return targets[0] if targets is not None and len(targets) == 1 else None
 
     def pack(self) -> bytes:
-        header = json.dumps([FORMAT, self.node, self.skip, self.targets], separators=(",", ":"))
+        if self.presence:
+            fields: list[object] = [PRESENCE_FORMAT, self.node, self.room]
+        else:
+            fields = [FORMAT, self.node, self.skip, self.targets]
+        header = json.dumps(fields, separators=(",", ":"))
         return f"{header}\n{self.frame}".encode()
 
 
@@ -49,6 +58,15 @@ def unpack(data: bytes) -> Envelope:
     """Read a publication; ValueError (UnicodeDecodeError included) if it is not ours."""
     header, newline, frame = data.decode().partition("\n")
     fields = json.loads(header)
+    if (
+        newline
+        and isinstance(fields, list)
+        and len(fields) == 3
+        and fields[0] == PRESENCE_FORMAT
+        and isinstance(fields[1], str)
+        and isinstance(fields[2], str)
+    ):
+        return Envelope(fields[1], None, [fields[2]], frame, presence=True)
     if not newline or not isinstance(fields, list) or len(fields) != 4 or fields[0] != FORMAT:
         raise ValueError(f"not a microsockets publication of format {FORMAT}")
     _, node, skip, targets = fields
@@ -62,3 +80,8 @@ def unpack(data: bytes) -> Envelope:
     ):
         raise ValueError("malformed microsockets publication header")
     return Envelope(node, skip, targets, frame)
+
+
+def presence_envelope(node: str, room: str, frame: str) -> Envelope:
+    """The envelope of a presence diff of one room."""
+    return Envelope(node, None, [room], frame, presence=True)
