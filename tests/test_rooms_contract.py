@@ -129,10 +129,11 @@ class BusTransport(Transport):
         for members in self.bus.rooms.values():
             for member_id in [m for m, node in members.items() if node == self.node_id]:
                 del members[member_id]
-        for room, entries in self.bus.presence.items():
+        for room, entries in list(self.bus.presence.items()):
             for member_id in [m for m, (node, _) in entries.items() if node == self.node_id]:
                 del entries[member_id]
-        self.bus.presence = {room: entries for room, entries in self.bus.presence.items() if entries}
+            if not entries:
+                del self.bus.presence[room]
         self.node = None
 
     def publish(self, room: str | None, data: bytes) -> None:
