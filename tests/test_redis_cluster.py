@@ -79,6 +79,15 @@ def cluster_app() -> microsockets.Application:
     async def members(ws: microsockets.Socket) -> list[str]:
         return sorted(await app.room_manager.members(ws.payload))
 
+    @app.on("present")
+    async def present(ws: microsockets.Socket) -> str:
+        await ws.join(ws.payload["room"], presence=ws.payload["meta"])
+        return ws.id
+
+    @app.on("presence")
+    async def presence(ws: microsockets.Socket) -> Any:
+        return await app.presence(ws.payload)
+
     @app.on("rooms_of")
     async def rooms_of(ws: microsockets.Socket) -> list[str]:
         return sorted(await app.room_manager.rooms_of(ws.payload))

@@ -30,6 +30,7 @@ export class PythonServer {
   constructor(
     readonly script: string,
     readonly port: number,
+    readonly env: Record<string, string> = {},
   ) {}
 
   get url(): string {
@@ -45,7 +46,7 @@ export class PythonServer {
     if (this.child !== null) throw new Error("already running");
     const child = spawn(PYTHON, [this.script], {
       cwd: REPO,
-      env: { ...process.env, PORT: String(this.port), PYTHONUNBUFFERED: "1" },
+      env: { ...process.env, ...this.env, PORT: String(this.port), PYTHONUNBUFFERED: "1" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.child = child;
