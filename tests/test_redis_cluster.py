@@ -44,7 +44,7 @@ def cluster_app() -> microsockets.Application:
         channel_prefix=os.environ["MS_REDIS_PREFIX"],
         node_ttl=float(os.environ.get("MS_NODE_TTL", NODE_TTL)),
         heartbeat_interval=0.2,
-        operation_timeout=0.5,
+        operation_timeout=float(os.environ.get("MS_OPERATION_TIMEOUT", 0.5)),
         reconnect_delays=(0.05, 0.1, 0.2),
     )
     app = microsockets.Application(room_manager=manager)

@@ -24,11 +24,8 @@ class ClusterRoomManager(TrackingManager):
     """
 
     def __init__(self, transport: Transport) -> None:
-        self.index = RoomIndex()
-        """This process's connections and their rooms."""
+        super().__init__(RoomIndex(), Presence(self._announce, transport.presence_count))
         self.transport = transport
-        self.presence_book = Presence(self._announce, transport.presence_count)
-        """This process's presence entries and their watchers."""
 
     @property
     def node_id(self) -> str:

@@ -14,10 +14,7 @@ class MemoryRoomManager(TrackingManager):
     """Rooms held in this process. For several processes, see ClusterRoomManager."""
 
     def __init__(self) -> None:
-        self.index = RoomIndex()
-        """This process's connections and their rooms (`index.room_count`, ...)."""
-        self.presence_book = Presence(_nobody_else)
-        """This process's presence entries and their watchers."""
+        super().__init__(RoomIndex(), Presence(_nobody_else))
 
     async def stop(self) -> None:
         await self.presence_book.close()

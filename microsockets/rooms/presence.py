@@ -87,7 +87,7 @@ class Presence:
         self._entries: dict[str, dict[str, str]] = {}  # room -> {id: meta}, held ones included
         self._rooms: dict[str, set[str]] = {}  # id -> the rooms where it has an entry
         self._watchers: dict[str, dict[str, Member]] = {}  # room -> local watching members
-        self._waiting: dict[tuple[str, str], list[str]] = {}  # frames before a watcher's state
+        self._waiting: dict[str, dict[str, list[str]]] = {}  # room -> id -> frames before state
         self._held: dict[str, asyncio.Task[None]] = {}
         self._pending: dict[str, _Diff] = {}
         self._flusher: asyncio.Task[None] | None = None
@@ -135,6 +135,12 @@ class Presence:
             diff.joins.pop(member_id, None)
             diff.leaves[member_id] = meta
 
+    def announce_all(self) -> None:
+        """Announce every local entry again as a join: after this process was taken for dead
+        and purged (its heartbeat expired), the others saw leaves that were not true."""
+        for room, entries in self._entries.items():
+            self._diff(room).joins.update(entries)
+
     def local(self, room: str) -> dict[str, str]:
         """This process's entries in a room (held ones included)."""
         return dict(self._entries.get(room, ()))
@@ -157,13 +163,21 @@ class Presence:
     def watch(self, member: Member, room: str) -> None:
         """Deliver the room's diffs to `member` from now on, held back until `started`."""
         self._watchers.setdefault(room, {})[member.id] = member
-        self._waiting[(member.id, room)] = []
+        self._waiting.setdefault(room, {})[member.id] = []
+
+    def waiting(self, room: str) -> list[Member]:
+        """The watchers of a room that have not had their state yet."""
+        watchers = self._watchers.get(room, {})
+        return [watchers[member_id] for member_id in self._waiting.get(room, ())]
 
     def started(self, member: Member, room: str, state: str) -> None:
         """Send a watcher its state frame, then the diffs that arrived while it was read."""
-        queued = self._waiting.pop((member.id, room), None)
+        waiting = self._waiting.get(room)
+        queued = None if waiting is None else waiting.pop(member.id, None)
         if queued is None:
             return  # it left meanwhile
+        if not waiting:
+            del self._waiting[room]
         member.send_frame(state)
         for frame in queued:
             member.send_frame(frame)
@@ -176,9 +190,9 @@ class Presence:
         watchers = self._watchers.get(room)
         if not watchers:
             return
-        waiting = self._waiting
+        waiting = self._waiting.get(room)
         for member_id, member in tuple(watchers.items()):
-            queued = waiting.get((member_id, room)) if waiting else None
+            queued = waiting.get(member_id) if waiting else None
             if queued is None:
                 member.send_frame(frame)
             else:
@@ -188,7 +202,9 @@ class Presence:
         watchers = self._watchers.get(room)
         if watchers is not None and watchers.pop(member_id, None) is not None and not watchers:
             del self._watchers[room]
-        self._waiting.pop((member_id, room), None)
+        waiting = self._waiting.get(room)
+        if waiting is not None and waiting.pop(member_id, None) is not None and not waiting:
+            del self._waiting[room]
 
     # The grace of a detached session.
 

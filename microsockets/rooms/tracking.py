@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection
 
 from ..types import JSON
@@ -14,8 +15,12 @@ class TrackingManager(BaseRoomManager):
     """A manager with a local `index` and a `presence` book; subclasses store entries for the
     other processes through the three hooks at the end (memory: nowhere)."""
 
-    index: RoomIndex
-    presence_book: Presence
+    def __init__(self, index: RoomIndex, presence_book: Presence) -> None:
+        self.index = index
+        """This process's connections and their rooms (`index.room_count`, ...)."""
+        self.presence_book = presence_book
+        """This process's presence entries and their watchers."""
+        self._state_readers: dict[str, asyncio.Future[None]] = {}  # a shared read per room
 
     async def track(self, member: Member, room: str, meta: str) -> None:
         rooms = self.index.rooms_of(member.id)
@@ -57,16 +62,29 @@ class TrackingManager(BaseRoomManager):
         return True
 
     async def _start_watching(self, member: Member, room: str) -> None:
-        """Watch the room's diffs, and send the full state before any of them."""
+        """Watch the room's diffs, and send the full state before any of them; returns once
+        it is queued. Watchers that arrive together share one read of the state."""
+        self.presence_book.watch(member, room)
+        states = self._state_readers.get(room)
+        if states is None:
+            states = asyncio.ensure_future(self._send_states(room))
+            self._state_readers[room] = states
+        await asyncio.shield(states)
+
+    async def _send_states(self, room: str) -> None:
         book = self.presence_book
-        book.watch(member, room)
-        if book.counts_only(room):
-            state = count_frame(PRESENCE_STATE, room, await book.count(room))
-        else:
-            entries = await self._others(room)
-            entries.update(book.local(room))
-            state = state_frame(room, entries)
-        book.started(member, room, state)
+        try:
+            while waiting := book.waiting(room):
+                if book.counts_only(room):
+                    state = count_frame(PRESENCE_STATE, room, await book.count(room))
+                else:
+                    entries = await self._others(room)
+                    entries.update(book.local(room))
+                    state = state_frame(room, entries)
+                for member in waiting:
+                    book.started(member, room, state)
+        finally:
+            del self._state_readers[room]
 
     async def _forget_presence(self, member: Member) -> None:
         """What `disconnect` does to presence: every entry goes, unless held for a grace."""

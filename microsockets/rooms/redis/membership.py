@@ -269,6 +269,8 @@ class Membership:
         previous = await redis.set(names.heartbeat(self.node_id), b"1", px=ttl, get=True)
         if previous is None or self._dirty or not self.commands_ok.is_set():
             await self._resync(redis)
+            if previous is None and self._presence is not None:
+                self._presence.announce_all()  # we may have been purged: undo those leaves
         nodes = {_text(raw) for raw in await redis.smembers(names.nodes)}
         nodes.discard(self.node_id)
         if nodes:
