@@ -51,7 +51,7 @@ async def test_join_update_leave_and_disconnect_through_an_app():
             event, state = await next_presence(bob)
             assert event == "ms:presence_state"
             assert state["joins"] == {ann_id: {"user": "ann"}, bob_id: {"user": "bob"}}
-            while (diff := (await next_presence(ann))[1])["joins"].get(bob_id) is None:
+            while (await next_presence(ann))[1]["joins"].get(bob_id) is None:
                 pass
             assert await app.presence("r") == {ann_id: {"user": "ann"}, bob_id: {"user": "bob"}}
             assert app.sockets()[1].presence == {"r": '{"user":"bob"}'}
