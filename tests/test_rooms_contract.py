@@ -24,6 +24,9 @@ from microsockets.rooms import (
 from microsockets.testing import TestClient
 from microsockets.types import JSON
 
+pytest.register_assert_rewrite("tests.redis_server")
+from tests.redis_server import eventually  # noqa: E402
+
 
 class FakeMember:
     """A connection as managers see it: an id and an inbox."""
@@ -412,21 +415,22 @@ def _tracking(manager: BaseRoomManager) -> None:
 
 
 async def settle(check: Callable[[], object], timeout: float = 5.0) -> None:
-    """Poll `check()` (plain or async) until it holds: diffs are batched, and cross nodes."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        held = check()
-        if asyncio.iscoroutine(held):
-            held = await held
-        if held:
-            return
-        assert loop.time() < deadline, "presence did not settle"
-        await asyncio.sleep(0.02)
+    """Poll until the check holds: diffs are batched, and may cross nodes."""
+    await eventually(check, timeout)  # type: ignore[arg-type]
 
 
 def meta(**fields: str) -> str:
     return json.dumps(fields, separators=(",", ":"))
+
+
+async def visible(manager: BaseRoomManager, connect: Connect, *names: str) -> list[FakeMember]:
+    """Connections that joined room "r" with presence {"user": name}, once all see each other."""
+    members = [await connect(name) for name in names]
+    for member in members:
+        await manager.join(member, "r")
+        await manager.track(member, "r", meta(user=member.id))
+    await settle(lambda: all(len(m.presence_seen("r")) == len(names) for m in members))
+    return members
 
 
 async def test_presence_join_with_meta_update_leave(manager, connect):
@@ -456,11 +460,7 @@ async def test_presence_join_with_meta_update_leave(manager, connect):
 
 async def test_presence_disconnect_is_one_leave(manager, connect):
     _tracking(manager)
-    a, b = await connect("a"), await connect("b")
-    for member in (a, b):
-        await manager.join(member, "r")
-        await manager.track(member, "r", meta(user=member.id))
-    await settle(lambda: len(a.presence_seen("r")) == 2)
+    a, b = await visible(manager, connect, "a", "b")
     await manager.disconnect(b)
     await settle(lambda: a.presence_seen("r") == {"a": {"user": "a"}})
     leaves = [p for e, p in a.presence_frames() if e == "ms:presence" and "b" in p["leaves"]]
@@ -470,12 +470,9 @@ async def test_presence_disconnect_is_one_leave(manager, connect):
 
 async def test_presence_full_state_comes_before_any_diff(manager, connect):
     _tracking(manager)
-    members = [await connect(f"m{i}") for i in range(4)]
-    for member in members:
-        await manager.join(member, "r")
-        await manager.track(member, "r", meta(n=member.id))
-    everyone = {m.id: {"n": m.id} for m in members}
-    await settle(lambda: all(m.presence_seen("r") == everyone for m in members))
+    members = await visible(manager, connect, "m0", "m1", "m2", "m3")
+    everyone = {m.id: {"user": m.id} for m in members}
+    assert all(m.presence_seen("r") == everyone for m in members)
     for member in members:
         first, *rest = member.presence_frames()
         assert first[0] == "ms:presence_state"
@@ -511,12 +508,8 @@ async def test_presence_counts_only(manager, connect):
 
 async def test_presence_grace_then_resume_announces_nothing(manager, connect):
     _tracking(manager)
-    a, b = await connect("a"), await connect("b")
-    for member in (a, b):
-        await manager.join(member, "r")
-        await manager.track(member, "r", meta(user=member.id))
+    a, b = await visible(manager, connect, "a", "b")
     both = {"a": {"user": "a"}, "b": {"user": "b"}}
-    await settle(lambda: b.presence_seen("r") == both)
     assert manager.hold_presence("a", 5.0)
     await manager.disconnect(a)
     assert await manager.presence("r") == both  # still present while it may resume
@@ -534,11 +527,7 @@ async def test_presence_grace_then_resume_announces_nothing(manager, connect):
 
 async def test_presence_grace_that_expires_is_one_leave(manager, connect):
     _tracking(manager)
-    a, b = await connect("a"), await connect("b")
-    for member in (a, b):
-        await manager.join(member, "r")
-        await manager.track(member, "r", meta(user=member.id))
-    await settle(lambda: len(b.presence_seen("r")) == 2)
+    a, b = await visible(manager, connect, "a", "b")
     assert manager.hold_presence("a", 0.1)
     assert not manager.hold_presence("nobody", 0.1)
     await manager.disconnect(a)

@@ -57,7 +57,7 @@ export class PythonServer {
     child.stdout?.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
     child.stderr?.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
     const deadline = Date.now() + 20_000;
-    while (!(await this.accepting())) {
+    while (!(await accepting(this.port))) {
       if (child.exitCode !== null || Date.now() > deadline) {
         this.child = null;
         child.kill("SIGKILL");
@@ -99,16 +99,17 @@ export class PythonServer {
   get log(): string {
     return this.output;
   }
+}
 
-  private async accepting(): Promise<boolean> {
-    const socket = connect(this.port, "127.0.0.1");
-    try {
-      await once(socket, "connect");
-      return true;
-    } catch {
-      return false;
-    } finally {
-      socket.destroy();
-    }
+/** Whether something accepts TCP connections on 127.0.0.1:`port` right now. */
+export async function accepting(port: number): Promise<boolean> {
+  const socket = connect(port, "127.0.0.1");
+  try {
+    await once(socket, "connect");
+    return true;
+  } catch {
+    return false;
+  } finally {
+    socket.destroy();
   }
 }

@@ -1,8 +1,7 @@
 /** A real redis-server on a free 127.0.0.1 port for the cluster tests, saving nothing to disk. */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { connect } from "node:net";
-import { freePort } from "./python-server.js";
+import { accepting, freePort } from "./python-server.js";
 
 export class RedisServer {
   private child: ChildProcess | null = null;
@@ -24,7 +23,7 @@ export class RedisServer {
     process.once("exit", orphan);
     child.once("exit", () => process.off("exit", orphan));
     const deadline = Date.now() + 10_000;
-    while (!(await this.accepting())) {
+    while (!(await accepting(this.port))) {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error("redis-server did not start");
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -37,17 +36,5 @@ export class RedisServer {
     const exited = once(child, "exit");
     child.kill("SIGTERM");
     await exited;
-  }
-
-  private async accepting(): Promise<boolean> {
-    const socket = connect(this.port, "127.0.0.1");
-    try {
-      await once(socket, "connect");
-      return true;
-    } catch {
-      return false;
-    } finally {
-      socket.destroy();
-    }
   }
 }
