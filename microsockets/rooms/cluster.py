@@ -7,7 +7,7 @@ import logging
 from collections.abc import Collection
 
 from .base import Member
-from .envelope import envelope, presence_envelope, unpack
+from .envelope import PresenceEnvelope, envelope, unpack
 from .index import RoomIndex
 from .presence import Presence
 from .tracking import TrackingManager
@@ -98,14 +98,13 @@ class ClusterRoomManager(TrackingManager):
             return
         if found.node == self.transport.node_id:  # our own were delivered locally already
             return
-        if found.presence:
-            assert found.targets is not None
-            self.presence_book.deliver(found.targets[0], found.frame)
+        if isinstance(found, PresenceEnvelope):
+            self.presence_book.deliver(found.room, found.frame)
         else:
             self.index.deliver(found.frame, found.targets, found.skip)
 
     def _announce(self, room: str, frame: str) -> None:
-        self.transport.publish(room, presence_envelope(self.transport.node_id, room, frame).pack())
+        self.transport.publish(room, PresenceEnvelope(self.transport.node_id, room, frame).pack())
 
     async def _stored(self, member_id: str, room: str, meta: str) -> None:
         await self.transport.presence_put(member_id, room, meta)

@@ -26,8 +26,6 @@ class Envelope(NamedTuple):
     skip: str | None
     targets: list[str] | None
     frame: str
-    presence: bool = False
-    """A presence diff for the watchers of the one target room, not for every member."""
 
     @property
     def room(self) -> str | None:
@@ -36,11 +34,7 @@ class Envelope(NamedTuple):
         return targets[0] if targets is not None and len(targets) == 1 else None
 
     def pack(self) -> bytes:
-        if self.presence:
-            fields: list[object] = [PRESENCE_FORMAT, self.node, self.room]
-        else:
-            fields = [FORMAT, self.node, self.skip, self.targets]
-        header = json.dumps(fields, separators=(",", ":"))
+        header = json.dumps([FORMAT, self.node, self.skip, self.targets], separators=(",", ":"))
         return f"{header}\n{self.frame}".encode()
 
 
@@ -54,19 +48,26 @@ def envelope(
     return Envelope(node, skip, targets, frame) if targets else None
 
 
-def unpack(data: bytes) -> Envelope:
+class PresenceEnvelope(NamedTuple):
+    """A presence diff of one room on its way to the room's watchers on other processes."""
+
+    node: str
+    room: str
+    frame: str
+
+    def pack(self) -> bytes:
+        header = json.dumps([PRESENCE_FORMAT, self.node, self.room], separators=(",", ":"))
+        return f"{header}\n{self.frame}".encode()
+
+
+def unpack(data: bytes) -> Envelope | PresenceEnvelope:
     """Read a publication; ValueError (UnicodeDecodeError included) if it is not ours."""
     header, newline, frame = data.decode().partition("\n")
     fields = json.loads(header)
-    if (
-        newline
-        and isinstance(fields, list)
-        and len(fields) == 3
-        and fields[0] == PRESENCE_FORMAT
-        and isinstance(fields[1], str)
-        and isinstance(fields[2], str)
-    ):
-        return Envelope(fields[1], None, [fields[2]], frame, presence=True)
+    if newline and isinstance(fields, list) and len(fields) == 3 and fields[0] == PRESENCE_FORMAT:
+        if not (isinstance(fields[1], str) and isinstance(fields[2], str)):
+            raise ValueError("malformed microsockets presence header")
+        return PresenceEnvelope(fields[1], fields[2], frame)
     if not newline or not isinstance(fields, list) or len(fields) != 4 or fields[0] != FORMAT:
         raise ValueError(f"not a microsockets publication of format {FORMAT}")
     _, node, skip, targets = fields
@@ -80,8 +81,3 @@ def unpack(data: bytes) -> Envelope:
     ):
         raise ValueError("malformed microsockets publication header")
     return Envelope(node, skip, targets, frame)
-
-
-def presence_envelope(node: str, room: str, frame: str) -> Envelope:
-    """The envelope of a presence diff of one room."""
-    return Envelope(node, None, [room], frame, presence=True)
