@@ -122,8 +122,11 @@ async def test_a_storm_of_a_thousand_costs_each_watcher_tens_of_frames(
             f"({STORM} joins in {join_span:.2f} s, then {STORM} leaves)"
         )
         assert watcher.frames < 200  # a frame per batch per process, not one per arrival
-    everywhere = [await w.request("presence", ROOM) for w in watchers]
-    assert all(len(seen) == 3 for seen in everywhere)
+
+    async def everywhere_three() -> bool:  # the store catches up with the diffs under load
+        return [len(await w.request("presence", ROOM)) for w in watchers] == [3, 3, 3]
+
+    await until(everywhere_three, 30)
     for watcher in watchers:
         await watcher.close()
     await until(lambda: _presence_keys(redis_server, prefix) == [], 10)

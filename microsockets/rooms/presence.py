@@ -76,7 +76,7 @@ class Presence:
     """This process's presence entries and watchers, and the diffs gathered for `INTERVAL`.
 
     An entry may outlive its connection for a grace (`hold`): a session waiting to be
-    resumed is still present, and nobody sees a leave if it comes back in time (`resume`).
+    resumed is still present, and nobody sees a leave if it comes back in time (`cancel_hold`).
     """
 
     def __init__(self, announce: Announce, count: Count | None = None) -> None:
@@ -94,16 +94,13 @@ class Presence:
 
     # Entries.
 
-    def put(self, member_id: str, room: str, meta: str) -> bool:
-        """Set an entry (a join, or an update); whether it is new."""
-        entries = self._entries.setdefault(room, {})
-        new = member_id not in entries
-        entries[member_id] = meta
+    def put(self, member_id: str, room: str, meta: str) -> None:
+        """Set an entry (a join, or an update)."""
+        self._entries.setdefault(room, {})[member_id] = meta
         self._rooms.setdefault(member_id, set()).add(room)
         diff = self._diff(room)
         diff.leaves.pop(member_id, None)
         diff.joins[member_id] = meta
-        return new
 
     def remove(self, member_id: str, room: str) -> bool:
         """Drop an entry and its watcher; whether there was an entry."""
