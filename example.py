@@ -2,10 +2,12 @@
 
     python example.py          # http://127.0.0.1:8000 (set PORT to change the port)
     uvicorn example:app --ws-max-size 65536   # the same app (the size: max_message_size)
-    REDIS_URL=redis://127.0.0.1:6379/0 python example.py   # rooms and sessions in Redis
+    REDIS_URL=redis://127.0.0.1:6379/0 PORT=8001 python example.py   # one of several processes
 
-Recovery is on: a tab that loses its connection for up to 30 s gets the same session back,
-with the messages it missed (across a restart too, with Redis).
+Who is in a room comes from presence (docs/presence.md), so with REDIS_URL set any number of
+processes serve one chat: each tab lists everyone, wherever it is connected. Recovery is on:
+a tab that loses its connection for up to 30 s gets the same session back, with the
+messages it missed (across a restart too, with Redis).
 
 It also serves example.html and the client's browser build (js-client/dist, built by `make js`),
 so a browser needs nothing else. example.html works from disk (file://) too, against this server.
@@ -22,7 +24,7 @@ from urllib.parse import urlsplit
 import uvicorn
 
 import microsockets
-from microsockets.rooms.redis import RedisRoomManager
+from microsockets.rooms import BaseRoomManager
 from microsockets.types import Receive, Scope, Send
 
 HERE = Path(__file__).resolve().parent
@@ -106,38 +108,34 @@ class Joined(TypedDict):
     members: list[str]
 
 
-class Presence(TypedDict):
-    """Who came or went, and who is in the room now."""
-
-    user: str
-    members: list[str]
-
-
 class Said(TypedDict):
     user: str
     text: str
 
 
-REDIS_URL = os.environ.get("REDIS_URL")
+def room_manager() -> BaseRoomManager | None:
+    """Rooms in Redis when REDIS_URL is set (several processes, one chat), else in memory."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return None
+    from microsockets.rooms.redis import RedisRoomManager
+
+    return RedisRoomManager(url, node_ttl=float(os.environ.get("NODE_TTL", "15")))
+
+
 app = microsockets.Application(
     allowed_origins=local_origin,
     http_app=static_files,
-    room_manager=None if REDIS_URL is None else RedisRoomManager(REDIS_URL),
+    room_manager=room_manager(),
     recovery_window=30,
 )
 app.event("joined", Joined)
-app.event("user joined", Presence)
-app.event("user left", Presence)
 app.event("message", Said)
-names: dict[str, str] = {}
-"""The name of each connection that joined a room, by connection id (this process's; a resumed
-session brings its name in `ws.state.user`)."""
 
 
 async def members_of(room: str) -> list[str]:
-    """The names of the people in `room`, sorted."""
-    ids = await app.room_manager.members(room)
-    return sorted(names[i] for i in ids if i in names)
+    """The names of the people in `room` on every process, sorted (from its presence)."""
+    return sorted(str(meta["user"]) for meta in (await app.presence(room)).values())
 
 
 def clean(value: Any, limit: int) -> str:
@@ -153,12 +151,10 @@ async def join(ws: microsockets.Socket, data: JoinRequest) -> Answer:
         return {"ok": False, "error": "a name and a room are needed"}
     await leave_room(ws)
     ws.state.room, ws.state.user = room, user
-    names[ws.id] = user
-    await ws.join(room)
+    # Visible in the room's presence: everyone there gets a diff (batched), the page lists names.
+    await ws.join(room, presence={"user": user})
     members = await members_of(room)
     await ws.emit("joined", {"room": room, "user": user, "members": members})
-    # The others get the change only: a full list to everyone would cost O(room size) per join.
-    await ws.broadcast("user joined", {"user": user}, to=[room])
     return {"ok": True, "room": room, "members": members}
 
 
@@ -171,8 +167,7 @@ async def message(ws: microsockets.Socket, data: Say) -> Answer:
         return {"ok": False, "error": "join a room first"}
     if not text:
         return {"ok": False, "error": "empty message"}
-    user = names.setdefault(ws.id, ws.state.user)  # resumed from another process: not known here
-    await ws.broadcast("message", {"user": user, "text": text}, to=[room], skip_self=False)
+    await ws.broadcast("message", {"user": ws.state.user, "text": text}, to=[room], skip_self=False)
     return {"ok": True}
 
 
@@ -183,24 +178,13 @@ async def leave(ws: microsockets.Socket) -> Answer:
     return {"ok": True}
 
 
-@app.hooks.on_disconnect
-async def gone(ws: microsockets.Socket) -> None:
-    """Tell the room that this person left (the socket has already left its rooms)."""
-    room = getattr(ws.state, "room", None)
-    user = names.pop(ws.id, None)
-    if room is not None and user is not None:
-        await app.broadcast("user left", {"user": user}, to=room)
-
-
 async def leave_room(ws: microsockets.Socket) -> None:
-    """Leave the room this connection is in, if any, and tell the others."""
+    """Leave the room this connection is in, if any: its presence tells the others."""
     room = getattr(ws.state, "room", None)
     if room is None:
         return
     del ws.state.room
     await ws.leave(room)
-    user = names.pop(ws.id, "")
-    await ws.broadcast("user left", {"user": user}, to=[room])
 
 
 def main() -> None:

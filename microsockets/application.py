@@ -30,7 +30,7 @@ from .rooms import BaseRoomManager, MemoryRoomManager
 from .servers import before_reactor_shutdown, quiet_server_log, uniform_send
 from .session import Session
 from .socket import Socket
-from .types import ASGIApp, Receive, Scope, Send
+from .types import JSON, ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from .metrics import Metrics
@@ -62,6 +62,8 @@ class Application(Emitter):
         send_queue_limit: int = Limits.send_queue_limit,
         max_rooms_per_connection: int = Limits.max_rooms_per_connection,
         max_room_length: int = Limits.max_room_length,
+        max_presence_size: int = Limits.max_presence_size,
+        presence_counts: bool | Callable[[str], bool] = False,
         max_broadcast_rooms: int = Limits.max_broadcast_rooms,
         max_connections: int | None = Limits.max_connections,
         rate_limit: float | None = Limits.rate_limit,
@@ -80,6 +82,10 @@ class Application(Emitter):
         self.router = event_router or EventRouter()
         self.room_manager: BaseRoomManager = room_manager or MemoryRoomManager()
         self.hooks = Hooks()
+        if presence_counts:  # rooms whose presence sends counts, not entries (docs/presence.md)
+            self.room_manager.presence_counts(
+                presence_counts if callable(presence_counts) else _every_room
+            )
         self.path = None if path is None else PathPattern(path)
         self.http_app = http_app
         self.allowed_origins = allowed_origins
@@ -91,6 +97,7 @@ class Application(Emitter):
             send_queue_limit=send_queue_limit,
             max_rooms_per_connection=max_rooms_per_connection,
             max_room_length=max_room_length,
+            max_presence_size=max_presence_size,
             max_broadcast_rooms=max_broadcast_rooms,
             max_connections=max_connections,
             rate_limit=rate_limit,
@@ -193,6 +200,10 @@ class Application(Emitter):
             await self.room_manager.broadcast(frame, to, skip)
         else:
             await recovery.publish(frame, to, skip)
+
+    async def presence(self, room: str) -> dict[str, JSON]:
+        """Who is visible in a room on every process: connection id -> metadata."""
+        return await self.room_manager.presence(room)
 
     def sockets(self) -> list[Socket]:
         """The event connections open in this process."""
@@ -374,3 +385,7 @@ class Application(Emitter):
             return None
         log(ws, logging.INFO, "refused %r: %s", ws.path, refusal.reason)
         return refusal
+
+
+def _every_room(room: str) -> bool:
+    return True

@@ -23,6 +23,8 @@ class Limits:
     """Rooms one connection may join, its own-id room aside."""
     max_room_length: int = 256
     """Characters in a room name."""
+    max_presence_size: int = 1024
+    """Characters of one presence entry's metadata, as JSON; past it `presence_too_large`."""
     max_broadcast_rooms: int = 1001
     """Rooms one broadcast may name: every room of a connection, its own-id room included."""
     max_connections: int | None = 20_000

@@ -46,6 +46,7 @@ ERROR_CODES = (
     "room_name_too_long",
     "too_many_targets",
     "rate_limited",
+    "presence_too_large",
 )
 """The codes of `ms:error` replies (docs/protocol.md); a LimitExceeded may bring its own."""
 SESSION = "ms:session"

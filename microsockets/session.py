@@ -23,6 +23,7 @@ from .ratelimit import RateLimit
 from .recovery import Claim, Resumed, offset_key, offset_of
 from .registry import Registration, Registry
 from .rooms import BaseRoomManager
+from .rooms.presence import GRACE as PRESENCE_GRACE
 from .socket import Socket, current_socket
 from .types import Receive
 from .watchdog import Watchdog
@@ -94,7 +95,10 @@ class Session:
             await self.rooms.connect(ws)
             for room in ws.rooms - {ws.id}:  # joined by an on_connect hook, or resumed
                 await self.rooms.join(ws, room)
+            for room, meta in ws.presence.items():  # likewise, joined with presence=
+                await self.rooms.track(ws, room, meta)
             if resumed is not None and held is not None:
+                await self.rooms.resume_presence(ws)  # nobody saw it leave: nothing to announce
                 await self._replay(ws, resumed, held)
             current_socket.set(ws)
             if self.watchdog is not None:
@@ -324,6 +328,8 @@ class Session:
         unless recovery keeps it for a reconnect."""
         ws.finish()
         store = self.recovery
+        if store is not None and not ws.ended_cleanly:  # it may resume: keep it visible a while
+            self.rooms.hold_presence(ws.id, PRESENCE_GRACE)
         try:
             await self.rooms.disconnect(ws)
         finally:

@@ -13,6 +13,7 @@ from .exceptions import LimitExceeded
 from .limits import Limits
 from .outbox import Outbox
 from .rooms import BaseRoomManager
+from .rooms.presence import encode_meta
 from .types import JSON, Receive, Scope, Send
 
 current_socket: ContextVar[Socket | None] = ContextVar("microsockets_socket", default=None)
@@ -47,6 +48,7 @@ class Socket(Connection):
         self._limits = limits
         self._on_overflow = on_overflow
         self._joined: set[str] | None = None  # made on the first join
+        self._presence: dict[str, str] | None = None  # room -> encoded metadata, when visible
         self.outbox = Outbox(self._send, limits.send_queue_limit, self._overflowed)
         """What is queued to this client; `send_frame` and the session's replies go through it."""
         self.send_frame: Callable[[str], None] = self.outbox.put
@@ -63,8 +65,49 @@ class Socket(Connection):
         browser's WebSocket.bufferedAmount); past `send_queue_limit` it is dropped."""
         return self.outbox.pending
 
-    async def join(self, room: str) -> None:
-        """Enter a room; broadcasts to it reach this connection from now on."""
+    @property
+    def presence(self) -> dict[str, str]:
+        """The rooms where this connection is visible, with its metadata as encoded JSON."""
+        return dict(self._presence or {})
+
+    async def join(self, room: str, presence: JSON | None = None) -> None:
+        """Enter a room; broadcasts to it reach this connection from now on.
+
+        With `presence`, any JSON value, it appears in the room's presence with it, and gets
+        the room's presence state then its diffs (docs/presence.md); without, it stays unseen.
+        """
+        if presence is not None:
+            meta = self._presence_meta(presence)
+            await self._join(room)
+            await self._track(room, meta)
+        else:
+            await self._join(room)
+
+    async def update_presence(self, room: str, presence: JSON) -> None:
+        """Change this connection's metadata in a room's presence (making it visible there)."""
+        meta = self._presence_meta(presence)
+        if room not in (self._joined or ()):
+            raise ValueError(f"join the room {room!r} before updating its presence")
+        await self._track(room, meta)
+
+    async def _track(self, room: str, meta: str) -> None:
+        if self.phase is Phase.CLOSED:
+            return
+        if self._presence is None:
+            self._presence = {}
+        self._presence[room] = meta
+        await self._room_manager.track(self, room, meta)
+
+    def _presence_meta(self, presence: JSON) -> str:
+        meta = encode_meta(presence)
+        limit = self._limits.max_presence_size
+        if len(meta) > limit:
+            raise LimitExceeded(
+                "presence_too_large", f"presence metadata is at most {limit} characters of JSON"
+            )
+        return meta
+
+    async def _join(self, room: str) -> None:
         if not isinstance(room, str):
             raise TypeError(f"a room name is a string, not {type(room).__name__}")
         if self._joined is None:
@@ -90,6 +133,8 @@ class Socket(Connection):
         if not self._joined or room not in self._joined:
             return
         self._joined.discard(room)
+        if self._presence:
+            self._presence.pop(room, None)
         await self._room_manager.leave(self, room)
 
     async def emit(self, event: str, payload: JSON = "") -> None:

@@ -20,7 +20,7 @@ import pytest
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
-from microsockets.rooms.envelope import Envelope, unpack
+from microsockets.rooms.envelope import Envelope, PresenceEnvelope, unpack
 from microsockets.rooms.redis import RedisEmitter, RedisRoomManager
 
 pytest.register_assert_rewrite("tests.redis_server")
@@ -382,6 +382,10 @@ def test_envelope_format_round_trips() -> None:
             unpack(bad)
     with pytest.raises(ValueError, match="malformed"):
         unpack(b'[2,"n",null,["a",3]]\n{}')
+    diff = PresenceEnvelope("n" * 32, "r\nx", frame("ms:presence", {"room": "r\nx"}))
+    assert unpack(diff.pack()) == diff
+    with pytest.raises(ValueError, match="malformed"):
+        unpack(b'[3,"n",7]\n{}')
 
 
 def test_constructor_refuses_bad_settings() -> None:

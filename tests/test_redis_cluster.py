@@ -44,7 +44,7 @@ def cluster_app() -> microsockets.Application:
         channel_prefix=os.environ["MS_REDIS_PREFIX"],
         node_ttl=float(os.environ.get("MS_NODE_TTL", NODE_TTL)),
         heartbeat_interval=0.2,
-        operation_timeout=0.5,
+        operation_timeout=float(os.environ.get("MS_OPERATION_TIMEOUT", 0.5)),
         reconnect_delays=(0.05, 0.1, 0.2),
     )
     app = microsockets.Application(room_manager=manager)
@@ -78,6 +78,15 @@ def cluster_app() -> microsockets.Application:
     @app.on("members")
     async def members(ws: microsockets.Socket) -> list[str]:
         return sorted(await app.room_manager.members(ws.payload))
+
+    @app.on("present")
+    async def present(ws: microsockets.Socket) -> str:
+        await ws.join(ws.payload["room"], presence=ws.payload["meta"])
+        return ws.id
+
+    @app.on("presence")
+    async def presence(ws: microsockets.Socket) -> Any:
+        return await app.presence(ws.payload)
 
     @app.on("rooms_of")
     async def rooms_of(ws: microsockets.Socket) -> list[str]:

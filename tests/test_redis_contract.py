@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from microsockets.rooms import BaseRoomManager
 from microsockets.rooms.redis import RedisRoomManager
+from microsockets.types import JSON
 from tests import test_rooms_contract as contract
 
 pytest.register_assert_rewrite("tests.redis_server")
@@ -23,6 +24,7 @@ pytest_plugins = ["tests.redis_server"]
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
 
 connect = contract.connect
+settle = contract.settle
 globals().update(
     {
         name: test
@@ -42,6 +44,13 @@ class _ClusterView(RedisRoomManager):
 
     async def rooms_of(self, member_id: str) -> set[str]:
         return await self.viewer.rooms_of(member_id)
+
+    async def presence(self, room: str) -> dict[str, JSON]:
+        return await self.viewer.presence(room)
+
+    def presence_counts(self, rooms: Callable[[str], bool]) -> None:
+        super().presence_counts(rooms)
+        self.viewer.presence_counts(rooms)
 
 
 async def _ready(manager: RedisRoomManager) -> None:

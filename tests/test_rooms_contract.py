@@ -6,6 +6,7 @@ A manager under test is built by a factory in MANAGERS; other test modules add t
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 
@@ -21,6 +22,10 @@ from microsockets.rooms import (
     Transport,
 )
 from microsockets.testing import TestClient
+from microsockets.types import JSON
+
+pytest.register_assert_rewrite("tests.redis_server")
+from tests.redis_server import eventually  # noqa: E402
 
 
 class FakeMember:
@@ -36,6 +41,24 @@ class FakeMember:
     def events(self) -> list[str]:
         """The event names of the JSON frames in the inbox, in order."""
         return [json.loads(frame)["event"] for frame in self.inbox]
+
+    def presence_frames(self) -> list[tuple[str, dict]]:
+        """The presence frames in the inbox, in order: (event, payload)."""
+        frames = [json.loads(frame) for frame in self.inbox]
+        return [(f["event"], f["payload"]) for f in frames if f["event"].startswith("ms:presence")]
+
+    def presence_seen(self, room: str) -> dict:
+        """The presence of a room as a client rebuilds it from the frames (state, then diffs)."""
+        seen: dict = {}
+        for event, payload in self.presence_frames():
+            if payload["room"] != room:
+                continue
+            if event == "ms:presence_state":
+                seen = {}
+            for member_id in payload["leaves"]:
+                seen.pop(member_id, None)
+            seen.update(payload["joins"])
+        return seen
 
 
 class ListRoomManager(BaseRoomManager):
@@ -85,6 +108,7 @@ class Bus:
     def __init__(self) -> None:
         self.nodes: dict[str, BusTransport] = {}
         self.rooms: dict[str, dict[str, str]] = {}  # room -> {member id: node id}
+        self.presence: dict[str, dict[str, tuple[str, str]]] = {}  # room -> {id: (node, meta)}
 
 
 class BusTransport(Transport):
@@ -108,6 +132,11 @@ class BusTransport(Transport):
         for members in self.bus.rooms.values():
             for member_id in [m for m, node in members.items() if node == self.node_id]:
                 del members[member_id]
+        for room, entries in list(self.bus.presence.items()):
+            for member_id in [m for m, (node, _) in entries.items() if node == self.node_id]:
+                del entries[member_id]
+            if not entries:
+                del self.bus.presence[room]
         self.node = None
 
     def publish(self, room: str | None, data: bytes) -> None:
@@ -144,6 +173,23 @@ class BusTransport(Transport):
             for room, found in self.bus.rooms.items()
             if found.get(member_id) not in (None, self.node_id)
         }
+
+    async def presence_put(self, member_id: str, room: str, meta: str) -> None:
+        self.bus.presence.setdefault(room, {})[member_id] = (self.node_id, meta)
+
+    async def presence_remove(self, member_id: str, rooms: Collection[str]) -> None:
+        for room in rooms:
+            entries = self.bus.presence.get(room, {})
+            entries.pop(member_id, None)
+            if not entries:
+                self.bus.presence.pop(room, None)
+
+    async def presence(self, room: str) -> dict[str, str]:
+        found = self.bus.presence.get(room, {})
+        return {m: meta for m, (node, meta) in found.items() if node != self.node_id}
+
+    async def presence_count(self, room: str) -> int:
+        return len(self.bus.presence.get(room, {}))
 
 
 class TwoNodes(BaseRoomManager):
@@ -189,6 +235,26 @@ class TwoNodes(BaseRoomManager):
         self, frame: str, to: Collection[str] | None = None, skip: str | None = None
     ) -> None:
         await self.first.broadcast(frame, to, skip)
+
+    async def track(self, member: Member, room: str, meta: str) -> None:
+        await self.placed[member.id].track(member, room, meta)
+
+    async def untrack(self, member: Member, room: str) -> None:
+        await self.placed[member.id].untrack(member, room)
+
+    def presence_counts(self, rooms: Callable[[str], bool]) -> None:
+        self.first.presence_counts(rooms)
+        self.second.presence_counts(rooms)
+
+    async def presence(self, room: str) -> dict[str, JSON]:
+        return await self.second.presence(room)
+
+    def hold_presence(self, member_id: str, grace: float) -> bool:
+        node = self.placed.get(member_id)
+        return node is not None and node.hold_presence(member_id, grace)
+
+    async def resume_presence(self, member: Member) -> bool:
+        return await self.placed[member.id].resume_presence(member)
 
 
 async def memory_manager() -> AsyncIterator[BaseRoomManager]:
@@ -338,3 +404,134 @@ async def test_the_test_transport_carries_a_real_application_across_two_nodes():
             }
     assert bus.nodes == {}
     assert all(members == {} for members in bus.rooms.values())
+
+
+# Presence (docs/presence.md): every manager here but the custom one keeps it.
+
+
+def _tracking(manager: BaseRoomManager) -> None:
+    if isinstance(manager, ListRoomManager):
+        pytest.skip("the custom manager keeps no presence (it is optional)")
+
+
+async def settle(check: Callable[[], object], timeout: float = 5.0) -> None:
+    """Poll until the check holds: diffs are batched, and may cross nodes."""
+    await eventually(check, timeout)  # type: ignore[arg-type]
+
+
+def meta(**fields: str) -> str:
+    return json.dumps(fields, separators=(",", ":"))
+
+
+async def visible(manager: BaseRoomManager, connect: Connect, *names: str) -> list[FakeMember]:
+    """Connections that joined room "r" with presence {"user": name}, once all see each other."""
+    members = [await connect(name) for name in names]
+    for member in members:
+        await manager.join(member, "r")
+        await manager.track(member, "r", meta(user=member.id))
+    await settle(lambda: all(len(m.presence_seen("r")) == len(names) for m in members))
+    return members
+
+
+async def test_presence_join_with_meta_update_leave(manager, connect):
+    _tracking(manager)
+    a, b, c = [await connect(name) for name in "abc"]
+    for member in (a, b, c):
+        await manager.join(member, "r")
+    await manager.track(a, "r", meta(user="ann"))
+    await manager.track(b, "r", meta(user="bob"))
+    both = {"a": {"user": "ann"}, "b": {"user": "bob"}}
+    assert await manager.presence("r") == both
+    await settle(lambda: a.presence_seen("r") == both == b.presence_seen("r"))
+    assert c.presence_frames() == []  # a plain member neither sees nor is seen
+
+    await manager.track(b, "r", meta(user="bobby"))
+    await settle(lambda: a.presence_seen("r")["b"] == {"user": "bobby"})
+    assert (await manager.presence("r"))["b"] == {"user": "bobby"}
+
+    await manager.leave(b, "r")
+    await settle(lambda: a.presence_seen("r") == {"a": {"user": "ann"}})
+    assert await manager.presence("r") == {"a": {"user": "ann"}}
+    await manager.untrack(a, "r")
+    assert await manager.presence("r") == {}
+    assert await manager.members("r") == {"a", "c"}  # untracking is not leaving
+    assert c.presence_frames() == []
+
+
+async def test_presence_disconnect_is_one_leave(manager, connect):
+    _tracking(manager)
+    a, b = await visible(manager, connect, "a", "b")
+    await manager.disconnect(b)
+    await settle(lambda: a.presence_seen("r") == {"a": {"user": "a"}})
+    leaves = [p for e, p in a.presence_frames() if e == "ms:presence" and "b" in p["leaves"]]
+    assert len(leaves) == 1
+    assert await manager.presence("r") == {"a": {"user": "a"}}
+
+
+async def test_presence_full_state_comes_before_any_diff(manager, connect):
+    _tracking(manager)
+    members = await visible(manager, connect, "m0", "m1", "m2", "m3")
+    everyone = {m.id: {"user": m.id} for m in members}
+    assert all(m.presence_seen("r") == everyone for m in members)
+    for member in members:
+        first, *rest = member.presence_frames()
+        assert first[0] == "ms:presence_state"
+        assert member.id in first[1]["joins"]  # its own entry is in its state
+        assert all(event == "ms:presence" for event, _ in rest)
+
+
+async def test_presence_needs_membership_and_stays_in_its_room(manager, connect):
+    _tracking(manager)
+    a, b = await connect("a"), await connect("b")
+    await manager.track(a, "r", meta(user="a"))  # not a member: nothing happens
+    assert await manager.presence("r") == {}
+    await manager.join(a, "r")
+    await manager.join(b, "other")
+    await manager.track(a, "r", meta(user="a"))
+    await manager.track(b, "other", meta(user="b"))
+    await settle(lambda: a.presence_seen("r") == {"a": {"user": "a"}})
+    assert all(p["room"] == "r" for _, p in a.presence_frames())
+    assert all(p["room"] == "other" for _, p in b.presence_frames())
+
+
+async def test_presence_counts_only(manager, connect):
+    _tracking(manager)
+    manager.presence_counts(lambda room: room.startswith("big"))
+    a, b = await connect("a"), await connect("b")
+    for member in (a, b):
+        await manager.join(member, "big")
+        await manager.track(member, "big", meta(user=member.id))
+    await settle(lambda: [p for _, p in b.presence_frames()][-1:] == [{"room": "big", "count": 2}])
+    assert b.presence_frames()[0] == ("ms:presence_state", {"room": "big", "count": 2})
+    assert len(await manager.presence("big")) == 2  # the server still has every entry
+
+
+async def test_presence_grace_then_resume_announces_nothing(manager, connect):
+    _tracking(manager)
+    a, b = await visible(manager, connect, "a", "b")
+    both = {"a": {"user": "a"}, "b": {"user": "b"}}
+    assert manager.hold_presence("a", 5.0)
+    await manager.disconnect(a)
+    assert await manager.presence("r") == both  # still present while it may resume
+    again = FakeMember("a")
+    await manager.connect(again)
+    await manager.join(again, "r")
+    assert await manager.resume_presence(again)
+    await settle(lambda: again.presence_seen("r") == both)
+    await asyncio.sleep(0.2)  # several batching intervals: nothing more may come
+    assert b.presence_seen("r") == both
+    assert not any("a" in p["leaves"] for _, p in b.presence_frames() if "leaves" in p)
+    assert await manager.presence("r") == both
+    assert not await manager.resume_presence(again)  # once only
+
+
+async def test_presence_grace_that_expires_is_one_leave(manager, connect):
+    _tracking(manager)
+    a, b = await visible(manager, connect, "a", "b")
+    assert manager.hold_presence("a", 0.1)
+    assert not manager.hold_presence("nobody", 0.1)
+    await manager.disconnect(a)
+    await settle(lambda: b.presence_seen("r") == {"b": {"user": "b"}})
+    assert await manager.presence("r") == {"b": {"user": "b"}}
+    leaves = [p for e, p in b.presence_frames() if e == "ms:presence" and "a" in p["leaves"]]
+    assert len(leaves) == 1

@@ -382,18 +382,28 @@ async def test_9_dns_rebinding_passes_the_host_check_but_not_an_origin_list():
 
 
 async def test_10_example_sends_the_member_list_to_the_joiner_only():
+    """The joiner gets the list; the others get presence diffs, not the list again."""
+
+    async def next_event(ws: Any, event: str) -> Any:
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame["event"] == event:
+                return frame["payload"]
+
     async with serve(example.app) as url, websockets.connect(url) as ann:
         await ann.send(json.dumps({"event": "join", "payload": {"room": "r", "user": "ann"}}))
-        assert json.loads(await ann.recv())["payload"]["members"] == ["ann"]
+        assert (await next_event(ann, "joined"))["members"] == ["ann"]
         async with websockets.connect(url) as bob:
             join = {"event": "join", "payload": {"room": "r", "user": "bob"}, "id": 1}
             await bob.send(json.dumps(join))
-            joined = json.loads(await bob.recv())
-            assert joined["payload"]["members"] == ["ann", "bob"]
-            delta = json.loads(await ann.recv())
-            assert (delta["event"], delta["payload"]) == ("user joined", {"user": "bob"})
-        left = json.loads(await ann.recv())  # with its recovery offset ("o"): recovery is on
-        assert (left["event"], left["payload"]) == ("user left", {"user": "bob"})
+            assert (await next_event(bob, "joined"))["members"] == ["ann", "bob"]
+            while True:
+                diff = await next_event(ann, "ms:presence")
+                if {"user": "bob"} in diff["joins"].values():
+                    break
+            bob_id = next(i for i, meta in diff["joins"].items() if meta == {"user": "bob"})
+        diff = await next_event(ann, "ms:presence")
+        assert diff == {"room": "r", "joins": {}, "leaves": {bob_id: {"user": "bob"}}}
 
 
 def test_11_example_runs_uvicorn_with_ws_max_size_from_max_message_size(monkeypatch, capsys):

@@ -7,6 +7,10 @@ import type { JsonValue } from "./types.js";
 
 /** Event names starting with this belong to the library. */
 export const RESERVED_PREFIX = "ms:";
+/** The server's presence diff of a room (docs/presence.md). */
+export const PRESENCE = "ms:presence";
+/** The full presence state of a room, sent to a watcher before any diff. */
+export const PRESENCE_STATE = "ms:presence_state";
 /** The largest acknowledgement id: the largest integer a JavaScript number holds exactly. */
 export const MAX_ID = Number.MAX_SAFE_INTEGER;
 /** The protocol's default `max_event_length`, in code points. */

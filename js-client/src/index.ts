@@ -68,6 +68,8 @@ export { DEFAULT_RECONNECT_DELAYS, reconnectDelay } from "./backoff.js";
 export { MicroSocketCloseEvent } from "./close-event.js";
 export { MicroSocketError, type MicroSocketErrorCode } from "./errors.js";
 export { HEARTBEAT_TIMEOUT_CODE, MAX_REFUSALS, NO_RETRY_CLOSE_CODES } from "./microsocket.js";
+export { PRESENCE, PRESENCE_STATE } from "./codec.js";
+export type { PresenceDiff, PresenceHandler } from "./presence.js";
 export type {
   AnyClientEvents,
   AnyServerEvents,

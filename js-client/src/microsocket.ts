@@ -4,9 +4,10 @@
  */
 import { Backoff, DEFAULT_RECONNECT_DELAYS, reconnectDelay } from "./backoff.js";
 import { MicroSocketCloseEvent } from "./close-event.js";
-import { RESERVED_PREFIX, decode, encode, type Frame } from "./codec.js";
+import { PRESENCE, PRESENCE_STATE, RESERVED_PREFIX, decode, encode, type Frame } from "./codec.js";
 import { MicroSocketError } from "./errors.js";
 import { Heartbeat } from "./heartbeat.js";
+import { PresenceRooms, type PresenceHandler } from "./presence.js";
 import type {
   AnyClientEvents,
   AnyServerEvents,
@@ -135,6 +136,7 @@ export class MicroSocket<
   private readonly handlers = new Map<string, Set<EventHandler<never>>>();
   private readonly pending = new Map<number, PendingRequest>();
   private readonly queue: QueuedFrame[] = [];
+  private readonly presenceRooms = new PresenceRooms();
   private readonly backoff: Backoff;
   private readonly heartbeat: Heartbeat;
   private ws: WebSocketLike | null = null;
@@ -205,6 +207,24 @@ export class MicroSocket<
   /** Frames waiting in the send buffer for the next open connection. */
   get buffered(): number {
     return this.queue.length;
+  }
+
+  /**
+   * Who is visible in a room this client joined with presence: id → metadata, kept up to date
+   * from the server's diffs (empty until the room's state arrived; docs/presence.md).
+   */
+  presence(room: string): ReadonlyMap<string, JsonValue> {
+    return this.presenceRooms.state(room);
+  }
+
+  /** How many are visible in a room (the server's count in a counts-only room). */
+  presenceCount(room: string): number {
+    return this.presenceRooms.count(room);
+  }
+
+  /** Call `handler(state, diff)` each time a room's presence changes; returns the unsubscribe function. */
+  onPresence(room: string, handler: PresenceHandler): () => void {
+    return this.presenceRooms.subscribe(room, handler);
   }
 
   /** Call `handler(payload, event, messageEvent)` for each `event` frame; returns the handler for `off`. */
@@ -396,6 +416,10 @@ export class MicroSocket<
     if (frame.event === "ms:pong") return;
     if (frame.event === "ms:session") {
       this.handleSession(frame.payload);
+      return;
+    }
+    if (frame.event === PRESENCE || frame.event === PRESENCE_STATE) {
+      this.presenceRooms.receive(frame.event, frame.payload);
       return;
     }
     if ((frame.event === "ms:ack" || frame.event === "ms:error") && frame.id !== null) {

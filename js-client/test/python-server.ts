@@ -57,7 +57,7 @@ export class PythonServer {
     child.stdout?.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
     child.stderr?.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
     const deadline = Date.now() + 20_000;
-    while (!(await this.accepting())) {
+    while (!(await accepting(this.port))) {
       if (child.exitCode !== null || Date.now() > deadline) {
         this.child = null;
         child.kill("SIGKILL");
@@ -98,10 +98,6 @@ export class PythonServer {
   /** Everything the server printed so far, for failure messages. */
   get log(): string {
     return this.output;
-  }
-
-  private accepting(): Promise<boolean> {
-    return accepting(this.port);
   }
 }
 
@@ -191,8 +187,8 @@ export class RedisProcess {
   }
 }
 
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
-async function accepting(port: number): Promise<boolean> {
+/** Whether something accepts TCP connections on 127.0.0.1:`port` right now. */
+export async function accepting(port: number): Promise<boolean> {
   const socket = connect(port, "127.0.0.1");
   try {
     await once(socket, "connect");

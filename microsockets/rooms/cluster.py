@@ -6,15 +6,17 @@ import asyncio
 import logging
 from collections.abc import Collection
 
-from .base import BaseRoomManager, Member
-from .envelope import envelope, unpack
+from .base import Member
+from .envelope import PresenceEnvelope, envelope, unpack
 from .index import RoomIndex
+from .presence import Presence
+from .tracking import TrackingManager
 from .transport import Transport
 
 logger = logging.getLogger(__name__)
 
 
-class ClusterRoomManager(BaseRoomManager):
+class ClusterRoomManager(TrackingManager):
     """Rooms shared by every process whose transport reaches the same back-end.
 
     Local members get each broadcast before `broadcast` returns, without waiting for the
@@ -22,8 +24,7 @@ class ClusterRoomManager(BaseRoomManager):
     """
 
     def __init__(self, transport: Transport) -> None:
-        self.index = RoomIndex()
-        """This process's connections and their rooms."""
+        super().__init__(RoomIndex(), Presence(self._announce, transport.presence_count))
         self.transport = transport
 
     @property
@@ -35,6 +36,7 @@ class ClusterRoomManager(BaseRoomManager):
         await self.transport.start(self)
 
     async def stop(self) -> None:
+        await self.presence_book.close()
         await self.transport.stop()
 
     async def connect(self, member: Member) -> None:
@@ -48,8 +50,9 @@ class ClusterRoomManager(BaseRoomManager):
             return
         unwatched = [room for room in rooms if not self.index.has_room(room)]
         transport = self.transport
+        present = (self._forget_presence(member),) if self.presence_book.has(member.id) else ()
         await asyncio.gather(
-            transport.disconnected(member.id, rooms), transport.unsubscribe(unwatched)
+            transport.disconnected(member.id, rooms), transport.unsubscribe(unwatched), *present
         )
 
     async def join(self, member: Member, room: str) -> None:
@@ -63,7 +66,10 @@ class ClusterRoomManager(BaseRoomManager):
             return
         unwatched = () if self.index.has_room(room) else (room,)
         transport = self.transport
-        await asyncio.gather(transport.left(member.id, room), transport.unsubscribe(unwatched))
+        present = (self.untrack(member, room),) if self.presence_book.has(member.id) else ()
+        await asyncio.gather(
+            transport.left(member.id, room), transport.unsubscribe(unwatched), *present
+        )
 
     async def members(self, room: str) -> set[str]:
         """Members on every live process; this process's own only, while the back-end is away."""
@@ -90,5 +96,21 @@ class ClusterRoomManager(BaseRoomManager):
         except ValueError:
             logger.debug("ignored a publication that is not a microsockets envelope")
             return
-        if found.node != self.transport.node_id:  # our own were delivered locally already
+        if found.node == self.transport.node_id:  # our own were delivered locally already
+            return
+        if isinstance(found, PresenceEnvelope):
+            self.presence_book.deliver(found.room, found.frame)
+        else:
             self.index.deliver(found.frame, found.targets, found.skip)
+
+    def _announce(self, room: str, frame: str) -> None:
+        self.transport.publish(room, PresenceEnvelope(self.transport.node_id, room, frame).pack())
+
+    async def _stored(self, member_id: str, room: str, meta: str) -> None:
+        await self.transport.presence_put(member_id, room, meta)
+
+    async def _erased(self, member_id: str, rooms: Collection[str]) -> None:
+        await self.transport.presence_remove(member_id, rooms)
+
+    async def _others(self, room: str) -> dict[str, str]:
+        return await self.transport.presence(room)

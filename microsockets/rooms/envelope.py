@@ -5,6 +5,8 @@ exactly as the application encoded it. A broadcast is published once, whatever t
 rooms: to one room's channel when it targets one room (only processes with a member there
 listen), else to the channel every process listens to, which then delivers to its own members
 of the targets, each once. Format 1 (one publication per room, before 2.1) is not read.
+A presence diff (docs/presence.md) has the header `[3, node, room]` and goes to the room's
+channel; the receiving processes hand it to the room's watchers only.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Collection
 from typing import NamedTuple
 
 FORMAT = 2
+PRESENCE_FORMAT = 3
 
 
 class Envelope(NamedTuple):
@@ -45,10 +48,26 @@ def envelope(
     return Envelope(node, skip, targets, frame) if targets else None
 
 
-def unpack(data: bytes) -> Envelope:
+class PresenceEnvelope(NamedTuple):
+    """A presence diff of one room on its way to the room's watchers on other processes."""
+
+    node: str
+    room: str
+    frame: str
+
+    def pack(self) -> bytes:
+        header = json.dumps([PRESENCE_FORMAT, self.node, self.room], separators=(",", ":"))
+        return f"{header}\n{self.frame}".encode()
+
+
+def unpack(data: bytes) -> Envelope | PresenceEnvelope:
     """Read a publication; ValueError (UnicodeDecodeError included) if it is not ours."""
     header, newline, frame = data.decode().partition("\n")
     fields = json.loads(header)
+    if newline and isinstance(fields, list) and len(fields) == 3 and fields[0] == PRESENCE_FORMAT:
+        if not (isinstance(fields[1], str) and isinstance(fields[2], str)):
+            raise ValueError("malformed microsockets presence header")
+        return PresenceEnvelope(fields[1], fields[2], frame)
     if not newline or not isinstance(fields, list) or len(fields) != 4 or fields[0] != FORMAT:
         raise ValueError(f"not a microsockets publication of format {FORMAT}")
     _, node, skip, targets = fields

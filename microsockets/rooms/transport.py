@@ -13,6 +13,7 @@ from collections.abc import Collection
 from typing import Protocol
 
 from .index import RoomIndex
+from .presence import Presence
 
 
 class LocalNode(Protocol):
@@ -21,6 +22,11 @@ class LocalNode(Protocol):
     @property
     def index(self) -> RoomIndex:
         """The local rooms: what to subscribe to, and what to write again after an outage."""
+
+    @property
+    def presence_book(self) -> Presence:
+        """The local presence entries: what to write again after an outage, and where the
+        leaves of a dead process's entries are announced once they are purged (`lost`)."""
 
     def receive(self, data: bytes) -> None:
         """Hand over a publication that arrived from another process."""
@@ -98,3 +104,21 @@ class Transport(ABC):
     @abstractmethod
     async def rooms_of(self, member_id: str) -> set[str]:
         """The rooms of a connection held by another live process (empty if unknown)."""
+
+    # Presence entries (docs/presence.md): metadata is stored as encoded JSON text.
+
+    @abstractmethod
+    async def presence_put(self, member_id: str, room: str, meta: str) -> None:
+        """Record a local connection's presence entry in a room (new, or an update)."""
+
+    @abstractmethod
+    async def presence_remove(self, member_id: str, rooms: Collection[str]) -> None:
+        """Erase a local connection's presence entries in these rooms."""
+
+    @abstractmethod
+    async def presence(self, room: str) -> dict[str, str]:
+        """The room's entries on the other live processes, id -> metadata (empty if unknown)."""
+
+    @abstractmethod
+    async def presence_count(self, room: str) -> int:
+        """How many entries the room has in the whole cluster (for counts-only rooms)."""

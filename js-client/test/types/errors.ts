@@ -24,7 +24,7 @@ export async function mistakes(url: string): Promise<void> {
   // @ts-expect-error: an unknown server event
   socket.on("user renamed", () => undefined);
   // @ts-expect-error: a wrong field of a server event's payload
-  socket.on("user joined", (presence) => presence.name);
+  socket.on("joined", (joined) => joined.name);
   // @ts-expect-error: a handler typed for another payload
   socket.on("message", (text: string) => text);
   // @ts-expect-error: a wrong type for request's payload

@@ -20,12 +20,6 @@ export interface Joined {
   user: string;
 }
 
-/** Who came or went, and who is in the room now. */
-export interface Presence {
-  members: string[];
-  user: string;
-}
-
 export interface Said {
   text: string;
   user: string;
@@ -48,7 +42,5 @@ export type ClientEvents = {
 /** The events the server sends: each one's payload. */
 export type ServerEvents = {
   "joined": Joined;
-  "user joined": Presence;
-  "user left": Presence;
   "message": Said;
 };

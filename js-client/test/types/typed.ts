@@ -3,7 +3,7 @@
  * `MicroSocket<ServerEvents, ClientEvents>`. Never run; errors.ts holds what must not compile.
  */
 import MicroSocket from "../../src/index.js";
-import type { Answer, ClientEvents, Presence, ServerEvents } from "./events.js";
+import type { Answer, ClientEvents, Joined, ServerEvents } from "./events.js";
 
 export async function chat(url: string): Promise<string[]> {
   const socket = MicroSocket<ServerEvents, ClientEvents>(url);
@@ -11,11 +11,13 @@ export async function chat(url: string): Promise<string[]> {
   socket.send("leave");
   const answer: Answer = await socket.request("join", { room: "lobby", user: "ann" }, { timeout: 500 });
   const seen: string[] = [];
-  const onJoin = socket.on("user joined", (presence, event) => seen.push(`${event}: ${presence.user}`));
+  const onJoin = socket.on("joined", (joined, event) => seen.push(`${event}: ${joined.user}`));
   socket.on("message", ({ user, text }) => seen.push(`${user}: ${text}`));
-  socket.off("user joined", onJoin);
-  const left = (presence: Presence): number => seen.push(presence.members.join());
-  socket.on("user left", left);
+  socket.off("joined", onJoin);
+  const everyone = (joined: Joined): number => seen.push(joined.members.join());
+  socket.on("joined", everyone);
+  const stop = socket.onPresence("lobby", (state, diff) => seen.push(`${state.size} ${Object.keys(diff.joins)}`));
+  stop();
   return answer.ok ? (answer.members ?? []) : seen;
 }
 

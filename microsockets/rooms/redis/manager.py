@@ -95,6 +95,11 @@ class RedisRoomManager(ClusterRoomManager):
             await self.recovery.stop()
         await super().stop()
 
+    def hold_presence(self, member_id: str, grace: float) -> bool:
+        """As for every manager, with the grace cut to `node_ttl`: a dead process's entries
+        go within `node_ttl`, so a held one must not outlive that either."""
+        return super().hold_presence(member_id, min(grace, self.node_ttl))
+
     @property
     def channel_prefix(self) -> str:
         """The prefix of every Redis key and channel this manager uses."""

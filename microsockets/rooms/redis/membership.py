@@ -13,6 +13,7 @@ from redis.commands.core import AsyncScript
 
 from ..index import RoomIndex
 from ..outage import Outage
+from ..presence import Presence
 from .client import _REDIS_ERRORS, _reconnect_delay, _within
 from .wire import _PURGE, _Names
 
@@ -52,6 +53,7 @@ class Membership:
         self._names = names
         self._outage = outage
         self._index = RoomIndex()
+        self._presence: Presence | None = None
         self._redis: Redis | None = None
         self._purge: AsyncScript | None = None
         self._wake = asyncio.Event()
@@ -59,9 +61,10 @@ class Membership:
         self._syncing = False
         self._closing = False
 
-    def open(self, redis: Redis, node_id: str, index: RoomIndex) -> None:
+    def open(self, redis: Redis, node_id: str, index: RoomIndex, presence: Presence) -> None:
         """Get ready for `run` in the running event loop."""
         self._redis, self.node_id, self._index = redis, node_id, index
+        self._presence = presence
         self._purge = redis.register_script(_PURGE)
         self.commands_ok = asyncio.Event()
         self._wake = asyncio.Event()
@@ -197,6 +200,59 @@ class Membership:
             return set()
         return {_text(raw) for raw in rooms_raw}
 
+    async def presence_put(self, member_id: str, room: str, meta: str) -> None:
+        names = self._names
+        await self._write(
+            lambda pipe: (
+                pipe.hset(names.presence_of(self.node_id), f"{member_id}:{room}", b"1"),
+                pipe.hset(names.presence(room), self._entry(member_id), meta),
+            )
+        )
+
+    async def presence_remove(self, member_id: str, rooms: Collection[str]) -> None:
+        names, entry = self._names, self._entry(member_id)
+
+        def erase(pipe: Any) -> None:
+            for room in rooms:
+                pipe.hdel(names.presence_of(self.node_id), f"{member_id}:{room}")
+                pipe.hdel(names.presence(room), entry)
+
+        if rooms:
+            await self._write(erase)
+
+    async def presence(self, room: str) -> dict[str, str]:
+        """Presence entries of the other live nodes; none while Redis is away."""
+        redis = self._redis
+        if redis is None or not self.commands_ok.is_set():
+            return {}
+        try:
+            raw = await _within(redis.hgetall(self._names.presence(room)), self.operation_timeout)
+            by_node: dict[str, dict[str, str]] = {}
+            for field, meta in raw.items():
+                entry = _text(field)
+                node, member_id = entry[:_NODE_ID_LENGTH], entry[_NODE_ID_LENGTH + 1 :]
+                if node != self.node_id:
+                    by_node.setdefault(node, {})[member_id] = _text(meta)
+            alive = await self._alive(redis, by_node)
+        except _REDIS_ERRORS as exc:
+            self.failed(exc)
+            return {}
+        await self._purge_dead(redis, set(by_node) - alive)
+        return {member_id: meta for node in alive for member_id, meta in by_node[node].items()}
+
+    async def presence_count(self, room: str) -> int:
+        """Entries of the room in Redis (a dead node's count until it is purged)."""
+        redis = self._redis
+        if redis is None or not self.commands_ok.is_set():
+            return len(self._presence.local(room)) if self._presence is not None else 0
+        try:
+            return int(
+                await _within(redis.hlen(self._names.presence(room)), self.operation_timeout)
+            )
+        except _REDIS_ERRORS as exc:
+            self.failed(exc)
+            return 0
+
     async def erase_self(self) -> None:
         """Remove every trace of this node (a clean shutdown); silent if Redis is away."""
         redis, purge = self._redis, self._purge
@@ -213,6 +269,8 @@ class Membership:
         previous = await redis.set(names.heartbeat(self.node_id), b"1", px=ttl, get=True)
         if previous is None or self._dirty or not self.commands_ok.is_set():
             await self._resync(redis)
+            if previous is None and self._presence is not None:
+                self._presence.announce_all()  # we may have been purged: undo those leaves
         nodes = {_text(raw) for raw in await redis.smembers(names.nodes)}
         nodes.discard(self.node_id)
         if nodes:
@@ -243,11 +301,24 @@ class Membership:
                         by_room.setdefault(room, []).append(self._entry(member_id))
                 for room, entries in by_room.items():
                     pipe.sadd(names.members(room), *entries)
+                self._rewrite_presence(pipe)
                 await pipe.execute()
             finally:
                 self._syncing = False
             if not self._dirty:
                 return
+
+    def _rewrite_presence(self, pipe: Any) -> None:
+        """Queue this node's presence entries, from the local book, on a resync."""
+        own: dict[str, str] = {}
+        for room, entries in (self._presence.entries if self._presence else {}).items():
+            pipe.hset(
+                self._names.presence(room),
+                mapping={self._entry(member_id): meta for member_id, meta in entries.items()},
+            )
+            own.update({f"{member_id}:{room}": "1" for member_id in entries})
+        if own:
+            pipe.hset(self._names.presence_of(self.node_id), mapping=own)
 
     def _entry(self, member_id: str) -> str:
         return f"{self.node_id}:{member_id}"
@@ -280,7 +351,7 @@ class Membership:
         assert self._purge is not None
         for node in nodes:
             try:
-                erased = await _within(
+                erased, lost = await _within(
                     self._purge(args=[self._names.prefix, node, "0"], client=redis),
                     self.operation_timeout,
                 )
@@ -289,6 +360,10 @@ class Membership:
                 return
             if erased > 0:
                 logger.info("erased %d connections of dead node %s from Redis", erased, node)
+            if self._presence is not None:
+                for at in range(0, len(lost) - 2, 3):  # room, id, meta: leaves to announce
+                    room, member_id, meta = (_text(value) for value in lost[at : at + 3])
+                    self._presence.lost(room, {member_id: meta})
 
     async def _erase(self, redis: Redis, purge: AsyncScript) -> None:
         await purge(args=[self._names.prefix, self.node_id, "1"], client=redis)

@@ -125,7 +125,7 @@ class RedisTransport(Transport):
         redis = self._redis = _client(
             self.url, self.operation_timeout, self.max_connections, self._redis_options
         )
-        self.membership.open(redis, self.node_id, node.index)
+        self.membership.open(redis, self.node_id, node.index, node.presence_book)
         self.publisher.open()
         self.subscriber.open(node.index.rooms, node.receive)
         self._tasks = [
@@ -208,6 +208,18 @@ class RedisTransport(Transport):
 
     async def rooms_of(self, member_id: str) -> set[str]:
         return await self.membership.rooms_of(member_id)
+
+    async def presence_put(self, member_id: str, room: str, meta: str) -> None:
+        await self.membership.presence_put(member_id, room, meta)
+
+    async def presence_remove(self, member_id: str, rooms: Collection[str]) -> None:
+        await self.membership.presence_remove(member_id, rooms)
+
+    async def presence(self, room: str) -> dict[str, str]:
+        return await self.membership.presence(room)
+
+    async def presence_count(self, room: str) -> int:
+        return await self.membership.presence_count(room)
 
     async def _send_batch(self, batch: Sequence[tuple[str, bytes]]) -> None:
         redis = self._redis

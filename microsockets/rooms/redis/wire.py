@@ -8,6 +8,9 @@
 #   `P:nodes` (set) lists the processes that registered.
 # - `P:conns:<node>` (set of connection ids), `P:owner:<id>` (the node of a connection),
 #   `P:rooms:<id>` (set of its rooms) and `P:members:<room>` (set of `<node>:<id>`).
+# - presence (docs/presence.md): `P:presence:<room>` (hash `<node>:<id>` -> metadata JSON) and
+#   `P:presence_of:<node>` (hash `<id>:<room>` -> "1"), which lets a purge find every entry
+#   of a node, those of sessions held for a grace included.
 #
 # - with recovery on (microsockets/rooms/redis/recovery.py): stream `P:log` holds every frame
 #   sent to rooms (fields `f` frame, `t` targets as JSON or absent for everyone, `s` skip),
@@ -21,10 +24,11 @@
 from __future__ import annotations
 
 # Removes every trace of one node, unless its heartbeat key exists and ARGV[3] is not "1".
-# Atomic, so a node that comes back and re-registers is never half-erased.
+# Atomic, so a node that comes back and re-registers is never half-erased. Returns the number
+# of connections erased (-1: the node lives) and its presence entries as room, id, meta, ...
 _PURGE = """
 local p, node = ARGV[1], ARGV[2]
-if ARGV[3] ~= '1' and redis.call('EXISTS', p .. ':node:' .. node) == 1 then return -1 end
+if ARGV[3] ~= '1' and redis.call('EXISTS', p .. ':node:' .. node) == 1 then return {-1, {}} end
 local conns = redis.call('SMEMBERS', p .. ':conns:' .. node)
 for _, id in ipairs(conns) do
   for _, room in ipairs(redis.call('SMEMBERS', p .. ':rooms:' .. id)) do
@@ -36,7 +40,21 @@ for _, id in ipairs(conns) do
 end
 redis.call('DEL', p .. ':conns:' .. node)
 redis.call('SREM', p .. ':nodes', node)
-return #conns
+local lost, own = {}, p .. ':presence_of:' .. node
+for _, field in ipairs(redis.call('HKEYS', own)) do
+  local at = string.find(field, ':', 1, true)
+  local id, room = string.sub(field, 1, at - 1), string.sub(field, at + 1)
+  local key, entry = p .. ':presence:' .. room, node .. ':' .. id
+  local meta = redis.call('HGET', key, entry)
+  if meta then
+    redis.call('HDEL', key, entry)
+    table.insert(lost, room)
+    table.insert(lost, id)
+    table.insert(lost, meta)
+  end
+end
+redis.call('DEL', own)
+return {#conns, lost}
 """
 
 
@@ -91,3 +109,9 @@ class _Names:
 
     def session(self, token: str) -> str:
         return f"{self.prefix}:session:{token}"
+
+    def presence(self, room: str) -> str:
+        return f"{self.prefix}:presence:{room}"
+
+    def presence_of(self, node: str) -> str:
+        return f"{self.prefix}:presence_of:{node}"
