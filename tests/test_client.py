@@ -22,7 +22,6 @@ from microsockets.client import ConnectionClosed, ErrorReply, SocketAPI, connect
 from microsockets.testing import TestClient
 
 from .conftest import serve
-from .session_shim import with_session
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = 10.0
@@ -67,7 +66,7 @@ async def open_socket(request: Any) -> AsyncIterator[Callable[[str], Any]]:
         async with TestClient(app) as client:
             yield client.connect
     else:
-        async with serve(with_session(app)) as url:
+        async with serve(app) as url:
             yield lambda path: connect(url + path)
 
 
@@ -88,7 +87,7 @@ async def test_one_test_in_process_and_over_the_network(open_socket):
 
 
 async def test_the_readme_snippet():
-    async with serve(with_session(make_app())) as url:
+    async with serve(make_app()) as url:
         joins: list[Any] = []
         async with connect(url + "/") as other, connect(url + "/", params={"token": "t"}) as sock:
             await other.send("join", {"room": "r", "user": "other"})
@@ -108,7 +107,7 @@ async def test_the_readme_snippet():
 
 
 async def test_acks_and_error_replies_over_the_network():
-    async with serve(with_session(make_app())) as url, connect(url) as sock:
+    async with serve(make_app()) as url, connect(url) as sock:
         assert await asyncio.gather(*(sock.request("add", [i, i]) for i in range(20))) == [
             2 * i for i in range(20)
         ]
@@ -132,7 +131,7 @@ async def next_event(sock: Any, name: str) -> Any:
 
 
 async def test_the_chat_example_between_two_python_clients():
-    async with serve(with_session(example.app)) as url:
+    async with serve(example.app) as url:
         async with connect(url) as ann, connect(url) as bob:
             assert (await ann.request("join", {"room": "r", "user": "ann"}))["ok"] is True  # type: ignore[index]
             assert (await next_event(ann, "joined"))["members"] == ["ann"]
@@ -151,7 +150,7 @@ async def test_a_refused_handshake_reads_as_4000_plus_status():
         if ws.query_params.get("token") != "good":
             raise microsockets.Reject("bad token", status=401)
 
-    async with serve(with_session(app)) as url:
+    async with serve(app) as url:
         with pytest.raises(ConnectionClosed) as caught:
             async with connect(url, params={"token": "bad"}):
                 pass
@@ -165,7 +164,7 @@ async def test_a_refused_handshake_reads_as_4000_plus_status():
 
 
 class Uvicorn:
-    """uvicorn serving tests.client_apps:app on one port, restartable on that same port."""
+    """uvicorn serving tests.helpers_apps:app on one port, restartable on that same port."""
 
     def __init__(self) -> None:
         with socket.socket() as probe:
@@ -178,7 +177,7 @@ class Uvicorn:
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))
-        command = [sys.executable, "-m", "uvicorn", "tests.client_apps:app", "--fd"]
+        command = [sys.executable, "-m", "uvicorn", "tests.helpers_apps:app", "--fd"]
         with sock:
             return subprocess.Popen(
                 [*command, str(sock.fileno()), "--log-level", "warning"],
@@ -273,7 +272,7 @@ async def test_the_heartbeat_finds_a_frozen_server_and_reconnects_once_it_contin
 
 
 async def test_a_python_client_and_a_chromium_tab_talk_in_one_room():
-    async with serve(with_session(example.app)) as url:
+    async with serve(example.app) as url:
         http = url.replace("ws://", "http://") + "/"
         tab = await asyncio.create_subprocess_exec(
             "node", str(ROOT / "tests" / "chromium_tab.mjs"), http, stdout=asyncio.subprocess.PIPE

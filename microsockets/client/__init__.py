@@ -10,7 +10,8 @@ from ..exceptions import ConnectionClosed, ErrorReply
 from .api import SocketAPI
 from .backoff import DEFAULT_RECONNECT_DELAYS
 from .errors import BufferFull, Disconnected
-from .socket import HEARTBEAT_TIMEOUT_CODE, MAX_REFUSALS, NO_RETRY_CLOSE_CODES, Socket, connect
+from .retry import MAX_REFUSALS, NO_RETRY_CLOSE_CODES
+from .socket import HEARTBEAT_TIMEOUT_CODE, Socket, connect
 
 __all__ = [
     "DEFAULT_RECONNECT_DELAYS",

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import random as _random
-import typing
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar, overload
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ..contract.models import is_any, validator
 from ..exceptions import ConnectionClosed, ProtocolError, connection_closed
@@ -25,44 +23,24 @@ from ..types import JSON
 from .backoff import DEFAULT_RECONNECT_DELAYS, reconnect_delay
 from .codec import decode, encode
 from .errors import BufferFull, Disconnected
+from .handlers import Handlers, call, run
 from .heartbeat import Heartbeat, Sleep
+from .inbox import Inbox
+from .params import ParamsSource, attempt_url, fresh_params
 from .requests import PendingRequests
+from .retry import RetryPolicy
+from .session import SESSION, Session
 from .transport import Opener, Transport, open_websocket
 
-__all__ = [
-    "HEARTBEAT_TIMEOUT_CODE",
-    "MAX_REFUSALS",
-    "NO_RETRY_CLOSE_CODES",
-    "SESSION",
-    "Params",
-    "Socket",
-    "connect",
-]
+__all__ = ["HEARTBEAT_TIMEOUT_CODE", "Socket", "connect"]
 
 log = logging.getLogger("microsockets.client")
 
-SESSION = "ms:session"
-"""The server's first frame to a protocol-2 client: the session id, its resume token, and
-whether it was recovered."""
 HEARTBEAT_TIMEOUT_CODE = 4000
 """The close code the client reports (and sends) when the heartbeat finds the connection dead."""
-NO_RETRY_CLOSE_CODES = frozenset({1000, 1002, 1003, 1007, 1008, 1009, 1010})
-"""Close codes after which reconnecting would not help (the JS client's list): protocol and
-data errors, a policy violation, a message too big, a missing extension, and a 1000 the user
-did not ask for (the application closed on purpose). Every other code retries."""
-MAX_REFUSALS = 3
-"""4401/4403 refusals retried in a row with fresh `params` from a function, then final."""
-
-Params = Mapping[str, str | int | float]
-ParamsSource = Params | Callable[[], Params | Awaitable[Params]]
 T = TypeVar("T")
 
 CONNECTING, OPEN, CLOSING, CLOSED = "connecting", "open", "closing", "closed"
-
-
-def _retries_with_backoff(code: int) -> bool:
-    """Refusals (4400-4599) worth another attempt later: too many requests, server trouble."""
-    return code == 4429 or code >= 4500
 
 
 class Socket:
@@ -106,11 +84,6 @@ class Socket:
         self.connect_timeout = connect_timeout
         self.on_open = on_open
         self.on_close = on_close
-        self.id = ""
-        """The session id, the server's `ws.id` ("" before the first open)."""
-        self.recovered = False
-        """Whether the last open resumed the session with nothing missed (same id, same
-        rooms, every missed frame delivered first). False after a reconnect: rejoin."""
         self.close_code: int | None = None
         """The close code once the socket closed for good."""
         self.close_reason = ""
@@ -120,17 +93,13 @@ class Socket:
         self._state = CONNECTING
         self._transport: Transport | None = None
         self._abandoned: tuple[int, str] | None = None
-        self._token: str | None = None
-        self._offset = ""
-        self._refusals = 0
+        self._session = Session()
+        self._retry = RetryPolicy()
         self._attempts = 0
-        self._handlers: dict[str, list[tuple[Callable[..., Any], Callable[[JSON], Any] | None]]]
-        self._handlers = {}
+        self._handlers = Handlers()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._queue: deque[tuple[str, int | None]] = deque()
-        self._inbox: deque[tuple[str, JSON]] = deque()
-        self._inbox_size = receive_buffer_size
-        self._inbox_changed = asyncio.Event()
+        self._inbox = Inbox(receive_buffer_size)
         self._first_open = asyncio.Event()
         self._pending = PendingRequests()
         self._heartbeat = Heartbeat(
@@ -151,6 +120,17 @@ class Socket:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    @property
+    def id(self) -> str:
+        """The session id, the server's `ws.id` ("" before the first open)."""
+        return self._session.id
+
+    @property
+    def recovered(self) -> bool:
+        """Whether the last open resumed the session with nothing missed (same id, same
+        rooms, every missed frame delivered first). False after a reconnect: rejoin."""
+        return self._session.recovered
 
     @property
     def connected(self) -> bool:
@@ -192,7 +172,11 @@ class Socket:
         try:
             while True:
                 code, reason = await self._connection()
-                retry = self._state != CLOSING and self.reconnect and self._retries(code)
+                retry = (
+                    self._state != CLOSING
+                    and self.reconnect
+                    and self._retry.retries(code, fresh_params=callable(self.params))
+                )
                 self._pending.fail(
                     Disconnected(code, f"connection lost before the answer: {reason}"),
                     sent_only=True,
@@ -203,7 +187,7 @@ class Socket:
                     await self._finish(code, reason)
                     return
                 self._state = CONNECTING
-                await self._call(self.on_close, code, reason)
+                await call(self.on_close, code, reason)
                 self._attempts += 1
                 await self._sleep(
                     reconnect_delay(
@@ -216,7 +200,7 @@ class Socket:
     async def _connection(self) -> tuple[int, str]:
         """One attempt and, once open, its reading loop; returns its close code and reason."""
         try:
-            url = self._attempt_url(await self._fresh_params())
+            url = attempt_url(self.url, await fresh_params(self.params), self._session.claim())
             transport = await asyncio.wait_for(
                 self._opener(url, self.subprotocols), self.connect_timeout or None
             )
@@ -250,35 +234,6 @@ class Socket:
             self._abandoned = (1006, "connect timeout: no ms:session frame")
             transport.abort()
 
-    async def _fresh_params(self) -> Params:
-        if self.params is None:
-            return {}
-        if not callable(self.params):
-            return self.params
-        result = self.params()
-        return await result if inspect.isawaitable(result) else result
-
-    def _attempt_url(self, params: Params) -> str:
-        """The URL of one attempt: the app's parameters, the protocol version, the resume claim."""
-        parts = urlsplit(self.url)
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        query.update({name: str(value) for name, value in params.items()})
-        query["ms_v"] = "2"
-        if self._token is not None:
-            query.update(ms_id=self.id, ms_token=self._token, ms_offset=self._offset)
-        return urlunsplit(parts._replace(query=urlencode(query)))
-
-    def _retries(self, code: int) -> bool:
-        """Whether a close with `code` is worth another attempt (refusals: MAX_REFUSALS)."""
-        if code in NO_RETRY_CLOSE_CODES:
-            return False
-        if not 4400 <= code <= 4599 or _retries_with_backoff(code):
-            return True
-        if code not in (4401, 4403) or not callable(self.params):
-            return False
-        self._refusals += 1
-        return self._refusals <= MAX_REFUSALS
-
     async def _finish(self, code: int, reason: str) -> None:
         """Closed for good: fail what waits, wake readers, tell on_close once."""
         if self._state == CLOSED:
@@ -287,25 +242,20 @@ class Socket:
         self.close_code, self.close_reason = code, reason
         self._queue.clear()
         self._pending.fail(connection_closed(code, reason), sent_only=False)
-        self._inbox_changed.set()
+        self._inbox.close()
         self._first_open.set()
-        await self._call(self.on_close, code, reason)
+        await call(self.on_close, code, reason)
 
     def _opened(self, payload: JSON) -> None:
         """The server said who we are: the session opened or resumed."""
-        body = payload if isinstance(payload, dict) else {}
-        self.recovered = body.get("recovered") is True
-        if not self.recovered:
-            self._offset = ""
-        session_id, token = body.get("id"), body.get("token")
-        self.id = session_id if isinstance(session_id, str) else ""
-        self._token = token if isinstance(token, str) else None
-        self._state, self._attempts, self._refusals = OPEN, 0, 0
+        self._session.opened(payload)
+        self._retry.opened()
+        self._state, self._attempts = OPEN, 0
         self._spawn(self._open_then_flush())
 
     async def _open_then_flush(self) -> None:
         # on_open first, so what it sends (joining rooms again) goes before the buffer.
-        await self._call(self.on_open)
+        await call(self.on_open)
         self._first_open.set()
         while self._queue and self._state == OPEN:
             text, ack_id = self._queue.popleft()
@@ -331,34 +281,18 @@ class Socket:
             log.warning("ignored a frame that breaks the protocol: %s", exc.message)
             return
         if frame.offset is not None:
-            self._offset = frame.offset
+            self._session.received(frame.offset)
         if frame.event == PONG:
             return
         if frame.event == SESSION:
             self._opened(frame.payload)
         elif frame.event in (ACK, ERROR) and frame.id is not None:
             self._pending.answer(frame.event, frame.id, frame.payload)
-        elif frame.event in self._handlers:
-            for handler, validate in list(self._handlers[frame.event]):
-                self._spawn(self._handle(frame.event, handler, validate, frame.payload))
+        elif handlers := self._handlers.of(frame.event):
+            for handler in handlers:
+                self._spawn(run(handler, frame.event, frame.payload))
         else:
-            if len(self._inbox) >= self._inbox_size:
-                dropped, _ = self._inbox.popleft()
-                log.warning("receive buffer full: dropped the oldest %r frame", dropped)
-            self._inbox.append((frame.event, frame.payload))
-            self._inbox_changed.set()
-
-    async def _handle(
-        self,
-        event: str,
-        handler: Callable[..., Any],
-        validate: Callable[[JSON], Any] | None,
-        payload: JSON,
-    ) -> None:
-        try:
-            await self._call(handler, payload if validate is None else validate(payload))
-        except ProtocolError as exc:
-            log.warning("%r payload did not validate: %s", event, exc.message)
+            self._inbox.put(frame.event, frame.payload)
 
     @overload
     def on(self, event: str) -> Callable[[Callable[..., T]], Callable[..., T]]: ...
@@ -375,28 +309,22 @@ class Socket:
             raise ValueError(f"an event name is a non-empty string, not {event!r}")
 
         def register(func: Callable[..., T]) -> Callable[..., T]:
-            self._handlers.setdefault(event, []).append((func, _payload_validator(func)))
+            self._handlers.add(event, func)
             return func
 
         return register if handler is None else register(handler)
 
     def off(self, event: str, handler: Callable[..., Any] | None = None) -> None:
         """Remove one handler of `event`, or all of them when `handler` is omitted."""
-        kept = [entry for entry in self._handlers.get(event, []) if handler not in (None, entry[0])]
-        if kept:
-            self._handlers[event] = kept
-        else:
-            self._handlers.pop(event, None)
+        self._handlers.remove(event, handler)
 
     async def receive(self, timeout: float | None = None) -> tuple[str, JSON]:
         """The next (event, payload) without a handler; TimeoutError after `timeout`,
         ConnectionClosed once the socket closed for good and nothing is left."""
-        while not self._inbox:
-            if self._state == CLOSED:
-                raise connection_closed(self.close_code or 1000, self.close_reason)
-            self._inbox_changed.clear()
-            await asyncio.wait_for(self._inbox_changed.wait(), timeout)
-        return self._inbox.popleft()
+        item = await self._inbox.get(timeout)
+        if item is None:
+            raise connection_closed(self.close_code or 1000, self.close_reason)
+        return item
 
     def __aiter__(self) -> AsyncIterator[tuple[str, JSON]]:
         return self._iterate()
@@ -481,32 +409,6 @@ class Socket:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def _call(self, callback: Callable[..., Any] | None, *args: Any) -> None:
-        """Run a user callback, sync or async; its exception is logged, not raised."""
-        if callback is None:
-            return
-        try:
-            result = callback(*args)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            log.exception("error in %s", getattr(callback, "__name__", repr(callback)))
-
-
-def _payload_validator(func: Callable[..., Any]) -> Callable[[JSON], Any] | None:
-    """The validator of a handler's first parameter's annotation, None when untyped."""
-    try:
-        first = next(iter(inspect.signature(func).parameters.values()), None)
-        hints = typing.get_type_hints(func, include_extras=True)
-    except (TypeError, ValueError, NameError):
-        return None
-    annotation = (
-        hints.get(first.name, inspect.Parameter.empty) if first else inspect.Parameter.empty
-    )
-    if is_any(annotation):
-        return None
-    return validator(annotation, f"handler {getattr(func, '__qualname__', func)!r}")
 
 
 def connect(url: str, **options: Any) -> Socket:
