@@ -49,6 +49,10 @@ ERROR_CODES = (
     "presence_too_large",
 )
 """The codes of `ms:error` replies (docs/protocol.md); a LimitExceeded may bring its own."""
+PRESENCE = "ms:presence"
+"""The diff frame: `{"room", "joins": {id: meta}, "leaves": {id: meta}}`, or `{"room", "count"}`."""
+PRESENCE_STATE = "ms:presence_state"
+"""The full state a watcher gets first: `{"room", "joins": {every id: meta}, "leaves": {}}`."""
 SESSION = "ms:session"
 """The first frame to a client that sent `ms_v=2`: its id, resume token, and whether it resumed."""
 MAX_ID = 2**53 - 1

@@ -302,3 +302,22 @@ async def _until_message(sock: Any, user: str) -> AsyncIterator[Any]:
         if event == "message" and payload["user"] == user:
             yield payload
             return
+
+
+async def test_presence_lists_who_is_in_the_room_and_sees_them_go():
+    async with serve(example.app) as url:
+        async with connect(url) as ann:
+            changes: list[tuple[dict[str, Any], dict[str, Any]]] = []
+            ann.on_presence("r", lambda state, diff: changes.append((state, dict(diff.leaves))))
+            await ann.request("join", {"room": "r", "user": "ann"})
+            async with connect(url) as bob:
+                await bob.request("join", {"room": "r", "user": "bob"})
+                await until(lambda: len(ann.presence("r")) == 2)
+                await until(lambda: len(bob.presence("r")) == 2)
+                assert sorted(m["user"] for m in ann.presence("r").values()) == ["ann", "bob"]
+                assert ann.presence("r") == bob.presence("r")
+                assert ann.presence_count("r") == 2
+                bob_id = bob.id
+            await until(lambda: bob_id not in ann.presence("r"))
+            assert list(ann.presence("r").values()) == [{"user": "ann"}]
+            assert changes[-1][1] == {bob_id: {"user": "bob"}}  # one leave, with its meta

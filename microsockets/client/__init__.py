@@ -1,7 +1,7 @@
 """The Python client: `async with connect(url) as sock:` (docs/python-client.md).
 
 It has the JS client's features, defaults and option names: reconnect with back-off, a send
-buffer, heartbeats, requests, session recovery, params and readable refusals.
+buffer, heartbeats, requests, session recovery, params and readable refusals, presence.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from ..exceptions import ConnectionClosed, ErrorReply
 from .api import SocketAPI
 from .backoff import DEFAULT_RECONNECT_DELAYS
 from .errors import BufferFull, Disconnected
+from .presence import PresenceDiff
 from .retry import MAX_REFUSALS, NO_RETRY_CLOSE_CODES
 from .socket import HEARTBEAT_TIMEOUT_CODE, Socket, connect
 
@@ -22,6 +23,7 @@ __all__ = [
     "ConnectionClosed",
     "Disconnected",
     "ErrorReply",
+    "PresenceDiff",
     "Socket",
     "SocketAPI",
     "connect",

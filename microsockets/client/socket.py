@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from ..contract.models import is_any, validator
 from ..exceptions import ConnectionClosed, ProtocolError, connection_closed
-from ..protocol import ACK, ERROR, PING, PONG, check_event_name
+from ..protocol import ACK, ERROR, PING, PONG, PRESENCE, PRESENCE_STATE, check_event_name
 from ..types import JSON
 from .backoff import DEFAULT_RECONNECT_DELAYS, reconnect_delay
 from .codec import decode, encode
@@ -27,6 +27,7 @@ from .handlers import Handlers, call, run
 from .heartbeat import Heartbeat, Sleep
 from .inbox import Inbox
 from .params import ParamsSource, attempt_url, fresh_params
+from .presence import PresenceHandler, PresenceRooms
 from .requests import PendingRequests
 from .retry import RetryPolicy
 from .session import SESSION, Session
@@ -100,6 +101,7 @@ class Socket:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._queue: deque[tuple[str, int | None]] = deque()
         self._inbox = Inbox(receive_buffer_size)
+        self._presence = PresenceRooms()
         self._first_open = asyncio.Event()
         self._pending = PendingRequests()
         self._heartbeat = Heartbeat(
@@ -131,6 +133,20 @@ class Socket:
         """Whether the last open resumed the session with nothing missed (same id, same
         rooms, every missed frame delivered first). False after a reconnect: rejoin."""
         return self._session.recovered
+
+    def presence(self, room: str) -> dict[str, JSON]:
+        """Who is visible in a room this client joined, id -> meta, kept up to date from the
+        server's presence frames (empty until the room's state arrived)."""
+        return self._presence.state(room)
+
+    def presence_count(self, room: str) -> int:
+        """How many entries a room's presence has (the server's count in a counts-only room)."""
+        return self._presence.count(room)
+
+    def on_presence(self, room: str, handler: PresenceHandler) -> Callable[[], None]:
+        """Call `handler(state, diff)` on each change of a room's presence; returns the function
+        that stops it. `diff.joins` and `diff.leaves` map ids to metadata."""
+        return self._presence.subscribe(room, handler)
 
     @property
     def connected(self) -> bool:
@@ -286,6 +302,8 @@ class Socket:
             return
         if frame.event == SESSION:
             self._opened(frame.payload)
+        elif frame.event in (PRESENCE, PRESENCE_STATE):
+            self._presence.receive(frame.event, frame.payload)
         elif frame.event in (ACK, ERROR) and frame.id is not None:
             self._pending.answer(frame.event, frame.id, frame.payload)
         elif handlers := self._handlers.of(frame.event):

@@ -12,13 +12,10 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from ..codec import DEFAULT
+from ..protocol import PRESENCE, PRESENCE_STATE
 from ..types import JSON
 from .base import Member
 
-PRESENCE = "ms:presence"
-"""The diff frame: `{"room", "joins": {id: meta}, "leaves": {id: meta}}`, or `{"room", "count"}`."""
-PRESENCE_STATE = "ms:presence_state"
-"""The full state a watcher gets first: `{"room", "joins": {every id: meta}, "leaves": {}}`."""
 INTERVAL = 0.05
 """Seconds a process gathers the changes of a room before it sends them as one diff."""
 GRACE = 5.0

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection
 
+from ..protocol import PRESENCE_STATE
 from ..types import JSON
 from .base import BaseRoomManager, Member
 from .index import RoomIndex
-from .presence import PRESENCE_STATE, Presence, count_frame, decode_entries, state_frame
+from .presence import Presence, count_frame, decode_entries, state_frame
 
 
 class TrackingManager(BaseRoomManager):
