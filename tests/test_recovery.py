@@ -4,6 +4,7 @@ exactly once and in order; credentials that are secret and single-use; readable 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 from urllib.parse import urlencode
@@ -230,3 +231,49 @@ async def test_with_redis_a_session_lost_on_one_process_resumes_on_another(
         assert received == list(range(11))
         await again.close()
     assert ended == []  # the first process saw it resumed elsewhere: no on_disconnect there
+
+
+async def test_a_recovered_session_keeps_its_presence_and_nobody_sees_it_leave() -> None:
+    """Presence means connected now, but a session waiting to be resumed keeps its entry for
+    the presence grace (docs/presence.md): the others see no leave and no join."""
+    app, _ended = recovering_app()
+
+    @app.on("show")
+    async def show(ws: Any) -> None:
+        await ws.join("lobby", presence={"user": ws.payload})
+
+    async def presence_frames(client: Any, seconds: float) -> list[dict[str, Any]]:
+        found = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                while True:
+                    frame = json.loads(await client.recv())
+                    if frame["event"].startswith("ms:presence"):
+                        found.append(frame)
+        return found
+
+    async with serve(app) as url:
+        host, port = url.removeprefix("ws://").split(":")
+        proxy = Proxy((host, int(port)))
+        via = f"ws://127.0.0.1:{await proxy.start()}"
+        watcher = await websockets.connect(f"{url}/?ms_v=2")
+        await session_of(watcher)
+        await watcher.send(json.dumps({"event": "show", "payload": "ann", "id": 1}))
+        client = await websockets.connect(f"{via}/?ms_v=2")
+        first = await session_of(client)
+        await client.send(json.dumps({"event": "show", "payload": "bob", "id": 1}))
+        await presence_frames(watcher, 0.5)  # ann's state, then bob's join
+        assert await app.presence("lobby") == {
+            first["id"]: {"user": "bob"},
+            **{ws.id: {"user": "ann"} for ws in app.sockets() if ws.id != first["id"]},
+        }
+        proxy.cut()
+        await asyncio.sleep(0.3)  # the server has seen the cut: the session waits, detached
+        proxy.restore()
+        again = await websockets.connect(resume_url(via, first, ""))
+        assert (await session_of(again))["recovered"] is True
+        assert await presence_frames(watcher, 0.5) == []  # no leave, no join
+        assert first["id"] in await app.presence("lobby")
+        for socket in (watcher, again):
+            await socket.close()
+        await proxy.stop()
