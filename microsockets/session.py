@@ -128,8 +128,11 @@ class Session:
             fresh_id = ws.id
             ws.restore(resumed.id, resumed.rooms, resumed.state)
             self.registry.renamed(registration, fresh_id)
+            self.observer.session_recovered()
         else:
             ws.resumed = False
+            if claim is not None:
+                self.observer.session_not_recovered()
         token = None if store is None else await store.open(ws)
         if ws.query_params.get("ms_v") == "2":
             ws.send_frame(

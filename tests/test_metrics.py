@@ -468,3 +468,22 @@ def test_the_grafana_dashboard_queries_only_metrics_that_exist() -> None:
         assert any(family.name in expr for expr in exprs), family.name
     assert any("histogram_quantile(0.99" in expr and "handler_seconds" in expr for expr in exprs)
     assert any("histogram_quantile(0.5" in expr and "handler_seconds" in expr for expr in exprs)
+
+
+async def test_recovered_and_not_recovered_sessions_are_counted() -> None:
+    app = make_app(recovery_window=30)
+    async with serve(app) as url:
+        first = await connect(url + "/ws?ms_v=2")
+        session = json.loads(await first.recv())["payload"]
+        first.transport.abort()  # the connection dies without a close: the session waits
+        await eventually(lambda: not app.connections, 5)
+        query = f"ms_v=2&ms_id={session['id']}&ms_token={session['token']}&ms_offset="
+        again = await connect(f"{url}/ws?{query}")
+        assert json.loads(await again.recv())["payload"]["recovered"] is True
+        spent = await connect(f"{url}/ws?{query}")  # the token is single-use
+        assert json.loads(await spent.recv())["payload"]["recovered"] is False
+        samples = await scrape(url)
+        for ws in (again, spent):
+            await ws.close()
+    assert value(samples, "microsockets_sessions_recovered_total") == 1
+    assert value(samples, "microsockets_sessions_not_recovered_total") == 1
