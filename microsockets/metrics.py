@@ -29,7 +29,8 @@ from .codes import CloseCode
 from .counting import Tally, Traffic, instrument, timed
 from .events import Router
 from .observer import EVICTION_REASONS, Observer
-from .rooms import BaseRoomManager, ClusterRoomManager, MemoryRoomManager, RoomIndex, Transport
+from .rooms import BaseRoomManager, ClusterRoomManager, Transport
+from .rooms.tracking import TrackingManager
 from .types import ASGIApp, Receive, Send
 
 FLUSH_INTERVAL = 1.0
@@ -168,9 +169,8 @@ class Metrics(Observer):
             self.opened.labels(kind)
         for reason in EVICTION_REASONS:
             self.evictions.labels(reason)
-        index = _index(rooms)
-        if index is not None:
-            index.observe(self._recipients.observe)
+        if isinstance(rooms, TrackingManager):
+            rooms.index.observe(self._recipients.observe)
         self.app: ASGIApp = self._app()
         """The ASGI app serving the metrics in the Prometheus text format."""
 
@@ -215,9 +215,6 @@ class Metrics(Observer):
     def session_not_recovered(self) -> None:
         self.sessions_not_recovered.inc()
 
-    def presence_entries(self, count: int) -> None:
-        self.presence.set(count)
-
     # Flushing.
 
     def flush(self) -> None:
@@ -236,9 +233,11 @@ class Metrics(Observer):
         for event, tally in self._handlers.items():
             self.handler_seconds.labels(event).add(tally.take())
         self.broadcast_recipients.add(self._recipients.take())
-        index = _index(self._rooms)
-        if index is not None:
+        rooms = self._rooms
+        if isinstance(rooms, TrackingManager):  # every manager shipped: read the owners
+            index, book = rooms.index, rooms.presence_book
             self.rooms.set(index.room_count - index.connection_count)
+            self.presence.set(sum(len(entries) for entries in book.entries.values()))
         if self._redis is not None and isinstance(self._rooms, ClusterRoomManager):
             self._redis.read(self._rooms.transport)
 
@@ -278,13 +277,6 @@ class Metrics(Observer):
             await serve(scope, receive, send)
 
         return metrics_app
-
-
-def _index(rooms: BaseRoomManager) -> RoomIndex | None:
-    """The local room index of the managers that have one (every manager shipped)."""
-    if isinstance(rooms, (MemoryRoomManager, ClusterRoomManager)):
-        return rooms.index
-    return None
 
 
 class _RedisMetrics:

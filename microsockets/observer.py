@@ -27,9 +27,6 @@ class Observer:
     def session_not_recovered(self) -> None:
         """A reconnecting client asked for a session that could not be recovered."""
 
-    def presence_entries(self, count: int) -> None:
-        """The presence entries this process holds now (call it whenever they change)."""
-
 
 EVICTION_REASONS = ("slow_consumer", "app")
 """Why a connection is evicted: its send queue passed `send_queue_limit`, or the application

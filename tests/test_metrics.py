@@ -330,19 +330,31 @@ def test_an_app_without_metrics_does_not_import_prometheus_client() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
-async def test_recovery_and_presence_have_one_call_each() -> None:
-    """Sessions and presence are counted by one observer call each (docs/observability.md)."""
+async def test_presence_entries_are_read_from_the_rooms() -> None:
+    """The gauge reads the presence book at each scrape, so it cannot drift."""
     app = make_app()
-    assert app.metrics is not None
+
+    @app.on("show")
+    async def show(ws: microsockets.Socket) -> None:
+        await ws.join("lobby", presence={"n": ws.payload})
+
     async with serve(app) as url:
-        app.metrics.session_recovered()
-        app.metrics.session_recovered()
-        app.metrics.session_not_recovered()
-        app.metrics.presence_entries(7)
-        samples = await scrape(url)
-    assert value(samples, "microsockets_sessions_recovered_total") == 2
-    assert value(samples, "microsockets_sessions_not_recovered_total") == 1
-    assert value(samples, "microsockets_presence_entries") == 7
+        clients = [await connect(url + "/ws") for _ in range(3)]
+        for n, client in enumerate(clients):
+            await client.send(json.dumps({"event": "show", "payload": n, "id": 1}))
+        await eventually(lambda: len(app.sockets()) == 3, 5)
+        await eventually(lambda: _presence_size(app) == 3, 5)
+        assert value(await scrape(url), "microsockets_presence_entries") == 3
+        await clients[0].close()
+        await eventually(lambda: _presence_size(app) == 2, 5)
+        assert value(await scrape(url), "microsockets_presence_entries") == 2
+        for client in clients[1:]:
+            await client.close()
+
+
+def _presence_size(app: microsockets.Application) -> int:
+    book = app.room_manager.presence_book  # type: ignore[attr-defined]
+    return sum(len(entries) for entries in book.entries.values())
 
 
 async def test_every_log_line_about_a_connection_names_its_id_and_address(
