@@ -134,7 +134,7 @@ class Session:
             if claim is not None:
                 self.observer.session_not_recovered()
         token = None if store is None else await store.open(ws)
-        if ws.query_params.get("ms_v") == "2":
+        if _speaks_2(ws):
             ws.send_frame(
                 self.protocol.encode(
                     SESSION, {"id": ws.id, "token": token, "recovered": resumed is not None}
@@ -194,7 +194,7 @@ class Session:
 
     async def _reject(self, ws: Socket, status: int, reason: str) -> None:
         """An HTTP status, or a close code a browser can read when the client sent ms_v=2."""
-        if ws.query_params.get("ms_v") == "2":
+        if _speaks_2(ws):
             with contextlib.suppress(OSError):
                 await ws.refuse(status, reason)
         else:
@@ -380,6 +380,12 @@ async def _discard_until_disconnect(ws: Socket, receive: Receive) -> None:
         if message["type"] == "websocket.disconnect":
             ws._closed_by_peer(message)
             return
+
+
+def _speaks_2(ws: Socket) -> bool:
+    """Whether the client speaks protocol 2 (`ms_v=2`): it wants `ms:session` and reads
+    refusals as close codes (docs/protocol.md)."""
+    return ws.query_params.get("ms_v") == "2"
 
 
 def _uncancel(task: asyncio.Task[Any] | None) -> None:

@@ -17,7 +17,12 @@ from microsockets import Application, Reject
 from .conftest import serve
 from .proxy import Proxy
 
+pytest.register_assert_rewrite("tests.redis_server")
+from tests.redis_server import eventually  # noqa: E402
+
 pytestmark = pytest.mark.anyio
+
+WAIT = 5.0
 
 
 def recovering_app(window: float = 30.0, **options: Any) -> tuple[Application, list[str]]:
@@ -86,10 +91,7 @@ async def test_a_cut_client_resumes_with_its_id_rooms_and_every_missed_frame() -
         assert received == list(range(26))
         assert ended == []
         await again.close()
-        for _ in range(100):
-            if ended:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: ended, WAIT)
         assert ended == [first["id"]]  # once, at the clean close
         await proxy.stop()
 
@@ -102,7 +104,7 @@ async def test_a_spent_guessed_or_foreign_token_starts_a_new_session() -> None:
         a, b = await session_of(alice), await session_of(bob)
         alice.transport.abort()
         bob.transport.abort()
-        await asyncio.sleep(0.05)
+        await eventually(lambda: not app.connections, WAIT)  # both sessions wait, detached
         attempts = [
             {**a, "token": "x" * 43},  # guessed
             {**a, "token": b["token"]},  # another client's token with alice's id
@@ -130,14 +132,14 @@ async def test_past_the_history_bound_the_session_is_not_recovered_and_ends() ->
         await client.send(json.dumps({"event": "join", "payload": "news", "id": 1}))
         await client.recv()
         client.transport.abort()
-        await asyncio.sleep(0.05)
+        await eventually(lambda: not app.connections, WAIT)
         for number in range(11):
             await app.broadcast("n", number, to="news")
         again = await websockets.connect(resume_url(url, first, ""))
         second = await session_of(again)
         assert second["recovered"] is False
         assert second["id"] != first["id"]
-        await asyncio.sleep(0.05)
+        await eventually(lambda: ended, WAIT)
         assert ended == [first["id"]]
         await again.close()
 
@@ -148,10 +150,7 @@ async def test_past_the_window_the_session_ends_once() -> None:
         client = await websockets.connect(f"{url}/?ms_v=2")
         first = await session_of(client)
         client.transport.abort()
-        for _ in range(200):
-            if ended:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: ended, WAIT)
         assert ended == [first["id"]]
         again = await websockets.connect(resume_url(url, first, ""))
         assert (await session_of(again))["recovered"] is False
@@ -172,7 +171,7 @@ async def test_on_connect_sees_resumed_and_a_refusal_is_a_readable_close_code() 
         client = await websockets.connect(f"{url}/?ms_v=2")
         first = await session_of(client)
         client.transport.abort()
-        await asyncio.sleep(0.05)
+        await eventually(lambda: not app.connections, WAIT)
         refused = await websockets.connect(resume_url(url, first, "") + "&ticket=bad")
         with pytest.raises(websockets.ConnectionClosed) as caught:
             await refused.recv()
@@ -215,10 +214,7 @@ async def test_with_redis_a_session_lost_on_one_process_resumes_on_another(
             received.append(frame["payload"])
             offset = frame["o"]
         client.transport.abort()
-        for _ in range(100):
-            if first_app.session.recovery and len(first_app.connections) == 0:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: not first_app.connections, WAIT)
         for number in range(3, 10):
             await second_app.broadcast("n", number, to="news")
         again = await websockets.connect(resume_url(second_url, first, offset))
@@ -268,7 +264,7 @@ async def test_a_recovered_session_keeps_its_presence_and_nobody_sees_it_leave()
             **{ws.id: {"user": "ann"} for ws in app.sockets() if ws.id != first["id"]},
         }
         proxy.cut()
-        await asyncio.sleep(0.3)  # the server has seen the cut: the session waits, detached
+        await eventually(lambda: len(app.connections) == 1, WAIT)  # the cut session waits, detached
         proxy.restore()
         again = await websockets.connect(resume_url(via, first, ""))
         assert (await session_of(again))["recovered"] is True
