@@ -50,6 +50,11 @@ def _consume(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
+def _text(value: bytes | str) -> str:
+    """A reply from Redis as text (the client returns bytes: decode_responses is off)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _reconnect_delay(delays: Sequence[float], failures: int) -> float:
     """The wait before the next attempt after `failures` failed ones; the last delay repeats."""
     return delays[min(failures, len(delays) - 1)]

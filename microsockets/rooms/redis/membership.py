@@ -14,16 +14,12 @@ from redis.commands.core import AsyncScript
 from ..index import RoomIndex
 from ..outage import Outage
 from ..presence import Presence
-from .client import _REDIS_ERRORS, _reconnect_delay, _within
+from .client import _REDIS_ERRORS, _reconnect_delay, _text, _within
 from .wire import _PURGE, _Names
 
 logger = logging.getLogger(__package__)  # one logger name for the whole Redis package
 
 _NODE_ID_LENGTH = 32
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class Membership:

@@ -22,7 +22,7 @@ from ...recovery import LocalSessions, Resumable, Resumed, SessionStore, new_tok
 from ...recovery.base import Claim, OnEnd
 from ...recovery.log import MAX_ENTRIES, offset_key
 from ..index import RoomIndex
-from .client import _REDIS_ERRORS, _reconnect_delay, _within
+from .client import _REDIS_ERRORS, _reconnect_delay, _text, _within
 from .transport import RedisTransport
 from .wire import _TAKE
 
@@ -30,10 +30,6 @@ logger = logging.getLogger(__package__)
 
 BATCH = 1000
 """Entries read from the stream in one call."""
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class StreamLog:
